@@ -1,0 +1,135 @@
+//! `keyfob daemon start|stop|status`.
+
+use crate::ctx::{CLIENT, Ctx};
+use crate::exit::{CliError, CliResult, code};
+use clap::Subcommand;
+use keyfob_proto::methods::{Empty, Status, Stop};
+use keyfob_proto::{Client, ClientError};
+
+/// Daemon actions.
+#[derive(Subcommand, Debug)]
+pub enum DaemonCmd {
+    /// Start the agent in the background (no-op if it is running).
+    Start,
+    /// Stop the agent.
+    Stop,
+    /// Show whether the agent runs, its pid, socket and vault.
+    Status,
+}
+
+/// Runs a daemon action.
+pub fn run(ctx: &Ctx, action: DaemonCmd) -> CliResult {
+    match action {
+        DaemonCmd::Start => start(ctx),
+        DaemonCmd::Stop => stop(ctx),
+        DaemonCmd::Status => status(ctx),
+    }
+}
+
+fn start(ctx: &Ctx) -> CliResult {
+    match Client::connect(&ctx.socket, CLIENT) {
+        Ok(c) => {
+            let pid = c.hello().pid;
+            report(ctx, "already_running", pid);
+            Ok(())
+        }
+        Err(ClientError::NotRunning { .. }) => {
+            crate::spawn::start(&ctx.socket)?;
+            // Ask the daemon itself, so the pid is right even if another start won the race.
+            let c = Client::connect(&ctx.socket, CLIENT)?;
+            report(ctx, "started", c.hello().pid);
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn report(ctx: &Ctx, state: &str, pid: u32) {
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"state": state, "pid": pid, "socket": ctx.socket})
+        );
+    } else if state == "started" {
+        println!("keyfobd started (pid {pid}) on {}", ctx.socket.display());
+    } else {
+        println!(
+            "keyfobd is already running (pid {pid}) on {}",
+            ctx.socket.display()
+        );
+    }
+}
+
+fn stop(ctx: &Ctx) -> CliResult {
+    let mut client = match Client::connect(&ctx.socket, CLIENT) {
+        Ok(c) => c,
+        Err(ClientError::NotRunning { .. }) => {
+            if ctx.json {
+                println!("{}", serde_json::json!({"state": "not_running"}));
+            } else {
+                println!("keyfobd is not running");
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let pid = client.hello().pid;
+    client.call::<Stop>(&Empty {})?;
+    // The daemon closes every connection as it stops: wait for ours to close.
+    loop {
+        match client.next_event() {
+            Ok(_) => continue,
+            Err(ClientError::Closed | ClientError::Io(_)) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if ctx.json {
+        println!("{}", serde_json::json!({"state": "stopped", "pid": pid}));
+    } else {
+        println!("keyfobd stopped (pid {pid})");
+    }
+    Ok(())
+}
+
+fn status(ctx: &Ctx) -> CliResult {
+    // Status reports; it does not start the agent.
+    let st = match Client::connect_and_call::<Status>(&ctx.socket, CLIENT, &Empty {}) {
+        Ok((_, st)) => st,
+        Err(ClientError::NotRunning { .. }) => {
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"running": false, "socket": ctx.socket})
+                );
+            }
+            return Err(CliError::new(
+                code::AGENT,
+                format!(
+                    "keyfobd is not running (socket {}): start it with `keyfob daemon start`",
+                    ctx.socket.display()
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if ctx.json {
+        let mut v =
+            serde_json::to_value(&st).map_err(|e| CliError::new(code::FAILURE, e.to_string()))?;
+        v["running"] = true.into();
+        println!("{v}");
+    } else {
+        println!(
+            "keyfobd is running (pid {}, version {}, protocol {})",
+            st.pid, st.version, st.protocol
+        );
+        println!("socket:      {}", st.socket);
+        println!("vault:       {:?}: {}", st.vault, st.vault_detail);
+        println!("uptime:      {} s", st.uptime_secs);
+        println!("connections: {}", st.connections);
+        println!(
+            "entries:     {} OTP, {} secrets",
+            st.otp_entries, st.secrets
+        );
+    }
+    Ok(())
+}

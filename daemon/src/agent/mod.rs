@@ -1,0 +1,130 @@
+//! The agent: state, vault and events, and the operations the protocol exposes.
+
+mod error;
+pub mod names;
+mod otp_ops;
+mod secret_ops;
+pub mod state;
+
+pub use error::AgentError;
+
+use crate::vault::VaultHandle;
+use keyfob_proto::Event;
+use state::StateFile;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Mutex, broadcast, watch};
+
+/// The running agent, shared by every connection.
+pub struct Agent {
+    state: Mutex<StateFile>,
+    vault: VaultHandle,
+    vault_detail: String,
+    events: broadcast::Sender<Event>,
+    started: Instant,
+    connections: AtomicUsize,
+    socket: PathBuf,
+    shutdown: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+fn vault_key(prefix: &str, name: &str) -> String {
+    format!("{prefix}:{name}")
+}
+
+/// Unix seconds now.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Agent {
+    /// Builds the agent around an opened state file and vault.
+    pub fn new(
+        state: StateFile,
+        vault: VaultHandle,
+        vault_detail: String,
+        socket: PathBuf,
+    ) -> Self {
+        let (events, _) = broadcast::channel(256);
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            state: Mutex::new(state),
+            vault,
+            vault_detail,
+            events,
+            started: Instant::now(),
+            connections: AtomicUsize::new(0),
+            socket,
+            shutdown,
+        }
+    }
+
+    /// Subscribes to events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, ev: Event) {
+        // No subscriber is not an error.
+        let _ = self.events.send(ev);
+    }
+
+    /// A receiver that turns true when the daemon should stop.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Asks every part of the daemon to stop.
+    pub fn request_shutdown(&self) {
+        self.emit(Event::DaemonStopping);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Counts a connection in; the guard counts it out.
+    pub fn connection_opened(&self) -> ConnectionGuard<'_> {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(self)
+    }
+
+    /// `daemon.status`.
+    pub async fn status(&self) -> keyfob_proto::methods::StatusResult {
+        let st = self.state.lock().await;
+        keyfob_proto::methods::StatusResult {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            protocol: keyfob_proto::PROTOCOL_VERSION,
+            socket: self.socket.display().to_string(),
+            vault: self.vault.kind(),
+            vault_detail: self.vault_detail.clone(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            connections: self.connections.load(Ordering::Relaxed),
+            otp_entries: st.get().otp.len(),
+            secrets: st.get().secrets.len(),
+        }
+    }
+}
+
+/// Resolves once shutdown is requested (or the agent is gone).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Decrements the connection count when a connection ends.
+pub struct ConnectionGuard<'a>(&'a Agent);
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}

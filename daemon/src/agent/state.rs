@@ -1,0 +1,129 @@
+//! The state file: every non-secret fact (entry names, OTP parameters, HOTP counters).
+//!
+//! Changes are made on a copy, written atomically, and only then adopted, so a failed write
+//! (disk full) leaves both disk and memory as they were.
+
+use crate::atomic::write_atomic;
+use crate::otp::OtpParams;
+use keyfob_proto::methods::VaultKind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const STATE_VERSION: u32 = 1;
+
+/// One OTP entry's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtpRecord {
+    /// Parameters (and the HOTP counter).
+    #[serde(flatten)]
+    pub params: OtpParams,
+    /// Unused recovery codes stored in the vault for this entry.
+    #[serde(default)]
+    pub recovery_unused: usize,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+/// One static secret's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRecord {
+    /// Unix seconds of the last `secret set`.
+    pub updated: u64,
+}
+
+/// Everything in the state file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// File format version.
+    pub version: u32,
+    /// The store `vault = "auto"` chose on first run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultKind>,
+    /// OTP entries by name.
+    #[serde(default)]
+    pub otp: BTreeMap<String, OtpRecord>,
+    /// Static secrets by name.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretRecord>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            version: STATE_VERSION,
+            vault: None,
+            otp: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+        }
+    }
+}
+
+/// The state and the file it lives in.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    state: State,
+}
+
+impl StateFile {
+    /// Loads the file, or starts empty when it does not exist. A damaged file is an error and
+    /// is left untouched.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let state = match std::fs::read(path) {
+            Ok(bytes) => {
+                let s: State = serde_json::from_slice(&bytes).map_err(|e| {
+                    format!(
+                        "the state file {} is damaged ({e}); it has been left untouched: restore it from a backup or move it aside",
+                        path.display()
+                    )
+                })?;
+                if s.version != STATE_VERSION {
+                    return Err(format!(
+                        "the state file {} has version {}, this keyfobd reads version {STATE_VERSION}: use a matching keyfob",
+                        path.display(),
+                        s.version
+                    ));
+                }
+                s
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read the state file {}: {e}",
+                    path.display()
+                ));
+            }
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            state,
+        })
+    }
+
+    /// The current state.
+    pub fn get(&self) -> &State {
+        &self.state
+    }
+
+    /// Applies `change` to a copy, writes it durably, then adopts it.
+    pub async fn update<R>(&mut self, change: impl FnOnce(&mut State) -> R) -> Result<R, String> {
+        let mut next = self.state.clone();
+        let out = change(&mut next);
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes, 0o600))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| {
+                format!(
+                    "cannot save {}: {e}; nothing was changed (free some disk space and retry)",
+                    self.path.display()
+                )
+            })?;
+        self.state = next;
+        Ok(out)
+    }
+}

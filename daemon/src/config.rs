@@ -1,0 +1,177 @@
+//! The daemon's configuration file and the directories it uses.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the config file to use instead of the default.
+pub const CONFIG_ENV: &str = "KEYFOB_CONFIG";
+/// Environment variable that overrides `vault` from the config file.
+pub const VAULT_ENV: &str = "KEYFOB_VAULT";
+/// Environment variable carrying the vault-file passphrase.
+pub const PASSPHRASE_ENV: &str = "KEYFOB_PASSPHRASE";
+/// Environment variable naming a key file for the vault file.
+pub const KEY_FILE_ENV: &str = "KEYFOB_KEY_FILE";
+
+/// Which store the daemon keeps secrets in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum VaultChoice {
+    /// The keychain when one answers, else the vault file; remembered after the first run.
+    #[default]
+    Auto,
+    /// The OS keychain only; start-up fails if it is unavailable.
+    Keychain,
+    /// The encrypted vault file only.
+    File,
+}
+
+impl std::str::FromStr for VaultChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "keychain" => Ok(Self::Keychain),
+            "file" => Ok(Self::File),
+            other => Err(format!(
+                "unknown vault {other:?}: use \"auto\", \"keychain\" or \"file\""
+            )),
+        }
+    }
+}
+
+/// `[file_vault]` settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileVaultConfig {
+    /// Where the vault file lives (default: the data directory's `vault.kfv`).
+    pub path: Option<PathBuf>,
+    /// A file whose contents are the passphrase (instead of `KEYFOB_PASSPHRASE` or a prompt).
+    pub key_file: Option<PathBuf>,
+}
+
+/// The config file (`config.toml`); every key is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `auto`, `keychain` or `file`.
+    #[serde(default)]
+    pub vault: VaultChoice,
+    /// Vault-file settings.
+    #[serde(default)]
+    pub file_vault: FileVaultConfig,
+    /// Where non-secret state lives (default: the XDG data directory).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading the file failed.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("the config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key.
+        message: String,
+    },
+    /// An environment override is invalid.
+    #[error("{VAULT_ENV}: {0}")]
+    Env(String),
+    /// No home directory to derive defaults from.
+    #[error("cannot find the home directory: set HOME (or XDG_DATA_HOME and XDG_CONFIG_HOME)")]
+    NoHome,
+}
+
+fn project_dirs() -> Result<directories::ProjectDirs, ConfigError> {
+    directories::ProjectDirs::from("", "", "keyfob").ok_or(ConfigError::NoHome)
+}
+
+/// The default config file path.
+pub fn default_config_path() -> Result<PathBuf, ConfigError> {
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    Ok(project_dirs()?.config_dir().join("config.toml"))
+}
+
+impl Config {
+    /// Loads `path`; a missing file means all defaults. Applies `KEYFOB_VAULT`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let mut cfg = match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text).map_err(|message| ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        if let Ok(v) = std::env::var(VAULT_ENV)
+            && !v.is_empty()
+        {
+            cfg.vault = v.parse().map_err(ConfigError::Env)?;
+        }
+        Ok(cfg)
+    }
+
+    /// Parses config text; the error names the offending key.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.message().trim().to_owned())
+    }
+
+    /// The directory for state and the vault file.
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        match &self.data_dir {
+            Some(d) => Ok(d.clone()),
+            None => Ok(project_dirs()?.data_dir().to_owned()),
+        }
+    }
+
+    /// The vault file's path.
+    pub fn vault_file(&self) -> Result<PathBuf, ConfigError> {
+        match &self.file_vault.path {
+            Some(p) => Ok(p.clone()),
+            None => Ok(self.data_dir()?.join("vault.kfv")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("vault = \"file\"\nvalut_typo = 1\n").unwrap_err();
+        assert!(err.contains("valut_typo"), "{err}");
+    }
+
+    #[test]
+    fn parses_every_key() {
+        let cfg = Config::parse(
+            "vault = \"keychain\"\ndata_dir = \"/d\"\n[file_vault]\npath = \"/v\"\nkey_file = \"/k\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.vault, VaultChoice::Keychain);
+        assert_eq!(cfg.vault_file().unwrap(), PathBuf::from("/v"));
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../docs/config.example.toml");
+        Config::parse(text).unwrap();
+    }
+}

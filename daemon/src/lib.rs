@@ -1,0 +1,182 @@
+//! keyfobd, Keyfob's credential agent: the library behind the `keyfobd` binary, so tests can
+//! boot the daemon in-process.
+
+pub mod agent;
+pub mod atomic;
+pub mod config;
+pub mod otp;
+pub mod server;
+pub mod vault;
+
+use agent::Agent;
+use agent::state::StateFile;
+use config::{Config, VaultChoice};
+use server::listener::Claim;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use vault::file::KdfParams;
+use vault::{VaultError, VaultHandle};
+use zeroize::Zeroizing;
+
+/// How the daemon was started.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Print `READY <pid>` (or `ERROR <message>`) on stdout once listening, for the CLI that
+    /// started it in the background.
+    pub notify_ready: bool,
+    /// The vault-file passphrase, read by `main` from stdin when asked to.
+    pub passphrase: Option<Zeroizing<Vec<u8>>>,
+    /// Config file to use instead of the default.
+    pub config: Option<PathBuf>,
+    /// Socket path to use instead of the default.
+    pub socket: Option<PathBuf>,
+    /// Argon2id cost for a new vault file (default: [`KdfParams::default`]).
+    pub kdf: Option<KdfParams>,
+}
+
+/// Why the daemon did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The socket or its lock.
+    #[error(transparent)]
+    Claim(#[from] server::listener::ClaimError),
+    /// The vault.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The state file.
+    #[error("{0}")]
+    State(String),
+}
+
+/// Readiness lines for the CLI that spawned the daemon.
+pub mod ready {
+    /// Listening.
+    pub const READY: &str = "READY";
+    /// Failed; the rest of the line is the message.
+    pub const ERROR: &str = "ERROR";
+    /// The vault file needs a passphrase that nobody gave.
+    pub const NEEDS_PASSPHRASE: &str = "NEEDS-PASSPHRASE";
+}
+
+/// Starts the daemon and serves until stopped. Call inside a tokio runtime.
+pub async fn run(opts: Options) -> Result<(), StartError> {
+    let config_path = match &opts.config {
+        Some(p) => p.clone(),
+        None => config::default_config_path()?,
+    };
+    let config = Config::load(&config_path)?;
+    let socket = opts
+        .socket
+        .clone()
+        .unwrap_or_else(keyfob_proto::paths::socket_path);
+    // The lock comes first, so a second instance fails fast and touches nothing.
+    let claim = Claim::acquire(&socket)?;
+    let data_dir = config.data_dir()?;
+    atomic::ensure_private_dir(&data_dir)
+        .map_err(|e| StartError::State(format!("cannot create {}: {e}", data_dir.display())))?;
+    let mut state = StateFile::load(&data_dir.join("state.json")).map_err(StartError::State)?;
+
+    let remembered = state.get().vault;
+    let cfg = config.clone();
+    let given = opts.passphrase;
+    let kdf = opts.kdf.unwrap_or_default();
+    let opened = tokio::task::spawn_blocking(move || {
+        vault::open_vault(
+            &cfg,
+            remembered,
+            || match given {
+                Some(p) => Ok(p),
+                None => vault::passphrase_from_env_or_file(&cfg),
+            },
+            kdf,
+        )
+    })
+    .await
+    .map_err(|e| StartError::State(e.to_string()))??;
+    let kind = opened.vault.kind();
+    if config.vault == VaultChoice::Auto && remembered.is_none() {
+        state
+            .update(|s| s.vault = Some(kind))
+            .await
+            .map_err(StartError::State)?;
+    }
+    tracing::info!(vault = ?kind, detail = %opened.detail, "vault open");
+    let vault = VaultHandle::spawn(opened.vault)
+        .map_err(|e| StartError::State(format!("cannot start the vault thread: {e}")))?;
+
+    let listener = claim.bind()?;
+    let agent = Arc::new(Agent::new(state, vault, opened.detail, socket.clone()));
+    tracing::info!(socket = %socket.display(), pid = std::process::id(), "keyfobd ready");
+    if opts.notify_ready {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{} {}", ready::READY, std::process::id());
+        let _ = out.flush();
+    }
+    spawn_signal_handlers(Arc::clone(&agent));
+    server::serve(agent, listener).await;
+    drop(claim);
+    tracing::info!("keyfobd stopped");
+    Ok(())
+}
+
+fn spawn_signal_handlers(agent: Arc<Agent>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                // A closed terminal must not stop a background agent.
+                _ = hup.recv() => continue,
+            }
+        }
+        tracing::info!("signal received; stopping");
+        agent.request_shutdown();
+    });
+}
+
+/// Hardening that applies to the whole process: no core dumps or ptrace attach by other
+/// same-uid processes (Linux), and room for many idle connections.
+pub fn harden_process() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        tracing::warn!(error = %e, "cannot mark the process non-dumpable");
+    }
+    // Each idle client holds a descriptor; the usual soft limit of 1024 is too low.
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let max = lim.maximum.unwrap_or(65_536);
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(max.min(65_536)),
+            maximum: lim.maximum,
+        },
+    );
+}
+
+/// Reports a start-up failure on the readiness channel.
+pub fn report_start_error(err: &StartError, notify_ready: bool) {
+    if notify_ready {
+        let line = match err {
+            StartError::Vault(VaultError::NeedsPassphrase) => ready::NEEDS_PASSPHRASE.to_owned(),
+            other => format!("{} {}", ready::ERROR, other.to_string().replace('\n', " ")),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}

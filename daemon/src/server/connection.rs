@@ -1,0 +1,279 @@
+//! One connection: framing, the peer check, the `hello` handshake, requests and events.
+
+use super::dispatch::{Outcome, Session, dispatch};
+use super::peer;
+use crate::agent::Agent;
+use interprocess::local_socket::tokio::Stream;
+use keyfob_proto::wire::{EVENT_METHOD, IncomingRequest, JSONRPC, Notification, Response, to_line};
+use keyfob_proto::{ErrorKind, Event, MAX_LINE_BYTES, RpcError};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use zeroize::Zeroize;
+
+/// A line that has started must be finished within this time, so a client that sends half a
+/// line and stalls holds only its own connection, and not for long.
+pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum Frame {
+    /// A whole line is in the buffer (without its `\n`).
+    Line,
+    /// Some bytes arrived; the line is not finished.
+    Partial,
+    /// The peer closed the connection.
+    Eof,
+}
+
+/// Reads what is available into `buf`. Cancel-safe: bytes taken from the reader are already
+/// in `buf` when another `select!` branch wins.
+async fn read_frame<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<Frame, ErrorKind> {
+    let available = r.fill_buf().await.map_err(|_| ErrorKind::Internal)?;
+    if available.is_empty() {
+        return Ok(Frame::Eof);
+    }
+    let (take, done) = match available.iter().position(|b| *b == b'\n') {
+        Some(i) => (i, true),
+        None => (available.len(), false),
+    };
+    if buf.len() + take > MAX_LINE_BYTES {
+        return Err(ErrorKind::LineTooLong);
+    }
+    buf.extend_from_slice(&available[..take]);
+    r.consume(if done { take + 1 } else { take });
+    Ok(if done { Frame::Line } else { Frame::Partial })
+}
+
+fn error_line(id: Value, kind: ErrorKind, message: impl Into<String>) -> Vec<u8> {
+    to_line(&Response::err(id, RpcError::new(kind, message))).unwrap_or_default()
+}
+
+/// Serves one connection until the peer leaves, breaks the protocol badly, or the daemon stops.
+pub async fn serve(agent: Arc<Agent>, stream: Stream) {
+    let _counted = agent.connection_opened();
+    let peer = match peer::identify(&stream) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot identify a peer; closing");
+            return;
+        }
+    };
+    let (rd, mut wr) = tokio::io::split(stream);
+    let me = rustix::process::geteuid().as_raw();
+    if peer.uid != me {
+        tracing::warn!(peer_uid = peer.uid, pid = ?peer.pid, "refused a connection from another user");
+        let line = error_line(
+            Value::Null,
+            ErrorKind::Forbidden,
+            format!(
+                "keyfobd serves only its own user (uid {me}); you are uid {}: start your own agent",
+                peer.uid
+            ),
+        );
+        let _ = wr.write_all(&line).await;
+        return;
+    }
+    tracing::debug!(pid = ?peer.pid, exe = ?peer.exe, "connection");
+
+    // Replies and events share one writer task so neither waits on the other's lock.
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(mut line) = out_rx.recv().await {
+            let res = wr.write_all(&line).await;
+            line.zeroize();
+            if res.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+
+    let mut reader = BufReader::new(rd);
+    let mut buf = Vec::with_capacity(512);
+    let mut session = Session::new(peer);
+    let mut events: Option<broadcast::Receiver<Event>> = None;
+    let mut shutdown = agent.shutdown_signal();
+    let mut line_deadline: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = crate::agent::stopped(&mut shutdown) => break,
+            ev = next_event(&mut events) => {
+                match ev {
+                    Some(ev) if session.wants(&ev) => {
+                        let n = Notification { jsonrpc: JSONRPC.into(), method: EVENT_METHOD.into(), params: ev };
+                        if let Ok(line) = to_line(&n)
+                            && out_tx.send(line).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Some(_) => {}
+                    None => events = None,
+                }
+            }
+            _ = sleep_until(line_deadline) => {
+                let _ = out_tx.send(error_line(Value::Null, ErrorKind::InvalidRequest,
+                    "the request line was not finished in time; closing the connection")).await;
+                break;
+            }
+            frame = read_frame(&mut reader, &mut buf) => match frame {
+                Ok(Frame::Partial) => {
+                    line_deadline.get_or_insert_with(|| Instant::now() + LINE_TIMEOUT);
+                }
+                Ok(Frame::Line) => {
+                    line_deadline = None;
+                    let outcome = handle_line(&agent, &mut session, &buf).await;
+                    buf.zeroize();
+                    buf.clear();
+                    if let Some(line) = outcome.reply
+                        && out_tx.send(line).await.is_err()
+                    {
+                        break;
+                    }
+                    if outcome.subscribe && events.is_none() {
+                        events = Some(agent.subscribe());
+                    }
+                    if outcome.close { break; }
+                    if outcome.stop_daemon {
+                        agent.request_shutdown();
+                    }
+                }
+                Ok(Frame::Eof) => break,
+                Err(kind) => {
+                    if kind == ErrorKind::LineTooLong {
+                        let _ = out_tx.send(error_line(Value::Null, kind,
+                            format!("request line longer than {MAX_LINE_BYTES} bytes; closing the connection"))).await;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    buf.zeroize();
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_event(rx: &mut Option<broadcast::Receiver<Event>>) -> Option<Event> {
+    match rx {
+        None => std::future::pending().await,
+        Some(rx) => loop {
+            match rx.recv().await {
+                Ok(ev) => return Some(ev),
+                // A slow subscriber misses events rather than slowing the daemon.
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(missed = n, "subscriber lagged");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        },
+    }
+}
+
+/// What to do after one line.
+struct LineOutcome {
+    reply: Option<Vec<u8>>,
+    close: bool,
+    subscribe: bool,
+    stop_daemon: bool,
+}
+
+async fn handle_line(agent: &Agent, session: &mut Session, bytes: &[u8]) -> LineOutcome {
+    let mut out = LineOutcome {
+        reply: None,
+        close: false,
+        subscribe: false,
+        stop_daemon: false,
+    };
+    let reply_err = |id: Value, kind, msg: String| Some(error_line(id, kind, msg));
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        out.reply = reply_err(
+            Value::Null,
+            ErrorKind::ParseError,
+            "the request is not valid UTF-8".into(),
+        );
+        return out;
+    };
+    if text.trim().is_empty() {
+        return out;
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            out.reply = reply_err(
+                Value::Null,
+                ErrorKind::ParseError,
+                format!("the request is not valid JSON: {e}"),
+            );
+            return out;
+        }
+    };
+    if value.is_array() {
+        out.reply = reply_err(
+            Value::Null,
+            ErrorKind::InvalidRequest,
+            "batch requests are not supported: send one request per line".into(),
+        );
+        return out;
+    }
+    let id_of = |v: &Value| v.get("id").cloned().unwrap_or(Value::Null);
+    let id = id_of(&value);
+    let req: IncomingRequest = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(_) => {
+            out.reply = reply_err(
+                id,
+                ErrorKind::InvalidRequest,
+                "not a JSON-RPC 2.0 request object".into(),
+            );
+            return out;
+        }
+    };
+    if req.jsonrpc.as_deref() != Some(JSONRPC) {
+        out.reply = reply_err(
+            id,
+            ErrorKind::InvalidRequest,
+            "the request must have \"jsonrpc\": \"2.0\"".into(),
+        );
+        return out;
+    }
+    let Some(method) = req.method else {
+        out.reply = reply_err(
+            id,
+            ErrorKind::InvalidRequest,
+            "the request has no \"method\"".into(),
+        );
+        return out;
+    };
+    let params = req
+        .params
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let is_notification = req.id.is_none();
+    let result = dispatch(agent, session, &method, params).await;
+    let (response, outcome) = match result {
+        Ok((value, outcome)) => (Response::ok(id, value), outcome),
+        Err((err, outcome)) => (Response::err(id, err), outcome),
+    };
+    match outcome {
+        Outcome::Continue => {}
+        Outcome::Close => out.close = true,
+        Outcome::Subscribe => out.subscribe = true,
+        Outcome::StopDaemon => out.stop_daemon = true,
+    }
+    if !is_notification {
+        out.reply = to_line(&response).ok();
+    }
+    out
+}

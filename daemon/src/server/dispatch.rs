@@ -1,0 +1,187 @@
+//! Method dispatch: the handshake rule, params decoding, and the call into the agent.
+
+use super::peer::Peer;
+use crate::agent::Agent;
+use keyfob_proto::events::EVENT_NAMES;
+use keyfob_proto::methods::*;
+use keyfob_proto::{ErrorKind, Event, PROTOCOL_VERSION, RpcError};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// Per-connection state.
+pub struct Session {
+    #[allow(dead_code)] // Read by policy and audit, which build on the peer identity.
+    peer: Peer,
+    hello: bool,
+    events: Option<HashSet<String>>,
+}
+
+impl Session {
+    /// A session that has not said `hello` yet.
+    pub fn new(peer: Peer) -> Self {
+        Self {
+            peer,
+            hello: false,
+            events: None,
+        }
+    }
+
+    /// Whether this connection subscribed to `ev`.
+    pub fn wants(&self, ev: &Event) -> bool {
+        self.events
+            .as_ref()
+            .is_some_and(|set| set.is_empty() || set.contains(ev.name()))
+    }
+}
+
+/// What the connection does after replying.
+pub enum Outcome {
+    /// Keep reading.
+    Continue,
+    /// Close the connection.
+    Close,
+    /// Start sending events.
+    Subscribe,
+    /// Stop the daemon.
+    StopDaemon,
+}
+
+type Reply = Result<(Value, Outcome), (RpcError, Outcome)>;
+
+/// Removes quoted values from a serde message: a mistyped field could otherwise echo a secret.
+fn scrub(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("string \"") {
+        out.push_str(&rest[..i]);
+        out.push_str("a string");
+        let after = &rest[i + 8..];
+        rest = after.find('"').map_or("", |j| &after[j + 1..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+fn decode<M: Method>(params: Value) -> Result<M::Params, RpcError> {
+    serde_json::from_value(params).map_err(|e| {
+        RpcError::new(
+            ErrorKind::InvalidParams,
+            format!("invalid params for {}: {}", M::NAME, scrub(&e.to_string())),
+        )
+    })
+}
+
+fn encode<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
+    serde_json::to_value(v).map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
+}
+
+/// Runs one request.
+pub async fn dispatch(agent: &Agent, session: &mut Session, method: &str, params: Value) -> Reply {
+    let cont = |r: Result<Value, RpcError>| match r {
+        Ok(v) => Ok((v, Outcome::Continue)),
+        Err(e) => Err((e, Outcome::Continue)),
+    };
+    macro_rules! call {
+        ($m:ty, |$p:ident| $body:expr) => {{
+            let $p = match decode::<$m>(params) {
+                Ok(p) => p,
+                Err(e) => return Err((e, Outcome::Continue)),
+            };
+            cont(($body).map_err(RpcError::from).and_then(encode))
+        }};
+    }
+
+    if method == Hello::NAME {
+        let p = match decode::<Hello>(params) {
+            Ok(p) => p,
+            Err(e) => return Err((e, Outcome::Close)),
+        };
+        if p.version != PROTOCOL_VERSION {
+            return Err((
+                RpcError::new(
+                    ErrorKind::VersionMismatch,
+                    format!(
+                        "this client speaks protocol {}, the running keyfobd speaks {PROTOCOL_VERSION}: restart the daemon (`keyfob daemon stop`) so the installed version starts",
+                        p.version
+                    ),
+                ),
+                Outcome::Close,
+            ));
+        }
+        session.hello = true;
+        return cont(encode(HelloResult {
+            version: PROTOCOL_VERSION,
+            daemon_version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+        }));
+    }
+    if !session.hello {
+        return Err((
+            RpcError::new(
+                ErrorKind::HandshakeRequired,
+                "send `hello` first, with the protocol version",
+            ),
+            Outcome::Continue,
+        ));
+    }
+
+    match method {
+        Subscribe::NAME => {
+            let p = match decode::<Subscribe>(params) {
+                Ok(p) => p,
+                Err(e) => return Err((e, Outcome::Continue)),
+            };
+            if let Some(bad) = p.events.iter().find(|e| !EVENT_NAMES.contains(&e.as_str())) {
+                return Err((
+                    RpcError::new(
+                        ErrorKind::InvalidParams,
+                        format!(
+                            "unknown event {bad:?}: known events are {}",
+                            EVENT_NAMES.join(", ")
+                        ),
+                    ),
+                    Outcome::Continue,
+                ));
+            }
+            session.events = Some(p.events.into_iter().collect());
+            Ok((Value::Object(Default::default()), Outcome::Subscribe))
+        }
+        Status::NAME => call!(Status, |_p| Ok::<_, RpcError>(agent.status().await)),
+        Stop::NAME => match decode::<Stop>(params) {
+            Ok(_) => Ok((Value::Object(Default::default()), Outcome::StopDaemon)),
+            Err(e) => Err((e, Outcome::Continue)),
+        },
+        OtpAdd::NAME => call!(OtpAdd, |p| agent.otp_add(p).await),
+        OtpImport::NAME => call!(OtpImport, |p| agent.otp_import(p).await),
+        OtpCode::NAME => call!(OtpCode, |p| agent.otp_code(p).await),
+        OtpList::NAME => call!(OtpList, |_p| Ok::<_, RpcError>(agent.otp_list().await)),
+        OtpRemove::NAME => call!(OtpRemove, |p| agent.otp_remove(p).await),
+        OtpUri::NAME => call!(OtpUri, |p| agent.otp_uri(p).await),
+        RecoveryAdd::NAME => call!(RecoveryAdd, |p| agent.recovery_add(p).await),
+        RecoveryTake::NAME => call!(RecoveryTake, |p| agent.recovery_take(p).await),
+        SecretSet::NAME => call!(SecretSet, |p| agent.secret_set(p).await),
+        SecretGet::NAME => call!(SecretGet, |p| agent.secret_get(p).await),
+        SecretList::NAME => call!(SecretList, |_p| Ok::<_, RpcError>(
+            agent.secret_list().await
+        )),
+        SecretRemove::NAME => call!(SecretRemove, |p| agent.secret_remove(p).await),
+        other => Err((
+            RpcError::new(
+                ErrorKind::MethodNotFound,
+                format!("unknown method {other:?}: see docs/protocol.md"),
+            ),
+            Outcome::Continue,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scrub_hides_string_values_but_keeps_field_names() {
+        let m = "invalid type: string \"s3cr3t\", expected u64 at `digits`";
+        let s = super::scrub(m);
+        assert!(!s.contains("s3cr3t"));
+        assert!(s.contains("`digits`"));
+    }
+}

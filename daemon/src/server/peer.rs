@@ -1,0 +1,27 @@
+//! Who is on the other end of a connection, as the kernel reports it (never as the client says).
+
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::traits::StreamCommon as _;
+use std::path::PathBuf;
+
+/// The peer process of a connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Effective uid (SO_PEERCRED / getpeereid).
+    pub uid: u32,
+    /// Process id, where the OS reports it.
+    pub pid: Option<i32>,
+    /// The executable, from /proc on Linux.
+    pub exe: Option<PathBuf>,
+}
+
+/// Reads the peer's credentials from the socket.
+pub fn identify(stream: &Stream) -> std::io::Result<Peer> {
+    let creds = stream.peer_creds()?;
+    let uid = creds
+        .euid()
+        .ok_or_else(|| std::io::Error::other("the OS did not report the peer's uid"))?;
+    let pid = creds.pid();
+    let exe = pid.and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok());
+    Ok(Peer { uid, pid, exe })
+}

@@ -1,0 +1,372 @@
+//! The encrypted vault file: the embedded default where no keychain answers.
+//!
+//! One JSON document holds the KDF parameters, a key-check value and the AES-256-GCM
+//! ciphertext of every secret. The key is Argon2id(passphrase, salt), split with HKDF into an
+//! encryption key and a check key, so a wrong passphrase is told apart from a damaged file.
+//! Every change rewrites the whole file atomically; a file that fails to open is never written.
+
+use super::{SecretBytes, Vault, VaultError, VaultKind};
+use crate::atomic::write_atomic;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::hkdf;
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+const FORMAT: &str = "keyfob-vault";
+const VERSION: u32 = 1;
+const CHECK_MESSAGE: &[u8] = b"keyfob vault key check v1";
+
+/// Argon2id cost; stored in the file so it can be raised later without breaking old files.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub m_cost: u32,
+    /// Iterations.
+    pub t_cost: u32,
+    /// Lanes.
+    pub p_cost: u32,
+}
+
+impl Default for KdfParams {
+    // OWASP's Argon2id baseline: about 50 ms here, paid once per daemon start.
+    fn default() -> Self {
+        Self {
+            m_cost: 19 * 1024,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Kdf {
+    algorithm: String,
+    #[serde(flatten)]
+    params: KdfParams,
+    salt: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    format: String,
+    version: u32,
+    kdf: Kdf,
+    check: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// Secrets encrypted at rest in one file (mode 0600).
+pub struct FileVault {
+    path: PathBuf,
+    key: LessSafeKey,
+    kdf_json: Kdf,
+    check: String,
+    entries: BTreeMap<String, SecretBytes>,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for FileVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileVault")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Keys {
+    enc: LessSafeKey,
+    check: hmac::Key,
+}
+
+fn derive(passphrase: &[u8], salt: &[u8], p: KdfParams) -> Result<Keys, VaultError> {
+    let params = argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, Some(32)).map_err(|e| {
+        VaultError::Integrity(format!("the vault file's KDF parameters are invalid: {e}"))
+    })?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut master = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase, salt, master.as_mut())
+        .map_err(|e| VaultError::Integrity(format!("cannot derive the vault key: {e}")))?;
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"keyfob-vault").extract(master.as_ref());
+    let mut enc = Zeroizing::new([0u8; 32]);
+    let mut chk = Zeroizing::new([0u8; 32]);
+    let okm_err = |_| VaultError::Integrity("key expansion failed".into());
+    prk.expand(&[b"enc"], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(enc.as_mut()))
+        .map_err(okm_err)?;
+    prk.expand(&[b"check"], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(chk.as_mut()))
+        .map_err(okm_err)?;
+    let enc = UnboundKey::new(&AES_256_GCM, enc.as_ref())
+        .map_err(|_| VaultError::Integrity("bad key length".into()))?;
+    Ok(Keys {
+        enc: LessSafeKey::new(enc),
+        check: hmac::Key::new(hmac::HMAC_SHA256, chk.as_ref()),
+    })
+}
+
+fn aad(salt: &str) -> Vec<u8> {
+    format!("{FORMAT}/{VERSION}/{salt}").into_bytes()
+}
+
+impl FileVault {
+    /// Opens the vault at `path` with `passphrase`, creating an empty one if the file does
+    /// not exist. A wrong passphrase and a damaged file are distinct errors.
+    pub fn open(path: &Path, passphrase: &[u8], params: KdfParams) -> Result<Self, VaultError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Self::open_existing(path, &bytes, passphrase),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Self::create(path, passphrase, params)
+            }
+            Err(e) => Err(VaultError::Unavailable(format!(
+                "cannot read the vault file {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn create(path: &Path, passphrase: &[u8], params: KdfParams) -> Result<Self, VaultError> {
+        if passphrase.is_empty() {
+            return Err(VaultError::Unavailable(
+                "the vault passphrase is empty: set KEYFOB_PASSPHRASE, or key_file in [file_vault]"
+                    .into(),
+            ));
+        }
+        let rng = SystemRandom::new();
+        let mut salt = [0u8; 16];
+        rng.fill(&mut salt)
+            .map_err(|_| VaultError::Unavailable("the system random source failed".into()))?;
+        let keys = derive(passphrase, &salt, params)?;
+        let check = B64.encode(hmac::sign(&keys.check, CHECK_MESSAGE).as_ref());
+        let mut this = Self {
+            path: path.to_owned(),
+            key: keys.enc,
+            kdf_json: Kdf {
+                algorithm: "argon2id".into(),
+                params,
+                salt: B64.encode(salt),
+            },
+            check,
+            entries: BTreeMap::new(),
+            rng,
+        };
+        if let Some(dir) = path.parent() {
+            crate::atomic::ensure_private_dir(dir).map_err(|e| {
+                VaultError::Storage(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        this.persist(&BTreeMap::new())?;
+        Ok(this)
+    }
+
+    fn open_existing(path: &Path, bytes: &[u8], passphrase: &[u8]) -> Result<Self, VaultError> {
+        let damaged = |why: &str| {
+            VaultError::Integrity(format!(
+                "the vault file {} is damaged or was modified ({why}); it has been left untouched: restore it from a backup",
+                path.display()
+            ))
+        };
+        let env: Envelope =
+            serde_json::from_slice(bytes).map_err(|_| damaged("not a vault file"))?;
+        if env.format != FORMAT || env.version != VERSION || env.kdf.algorithm != "argon2id" {
+            return Err(damaged("unknown format or version"));
+        }
+        let salt = B64.decode(&env.kdf.salt).map_err(|_| damaged("bad salt"))?;
+        let keys = derive(passphrase, &salt, env.kdf.params)?;
+        let check = B64
+            .decode(&env.check)
+            .map_err(|_| damaged("bad key check"))?;
+        if hmac::verify(&keys.check, CHECK_MESSAGE, &check).is_err() {
+            return Err(VaultError::Integrity(format!(
+                "wrong passphrase for the vault file {}: give the passphrase it was created with (KEYFOB_PASSPHRASE, key_file, or the prompt)",
+                path.display()
+            )));
+        }
+        let nonce: [u8; 12] = B64
+            .decode(&env.nonce)
+            .ok()
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(|| damaged("bad nonce"))?;
+        let mut buf = Zeroizing::new(
+            B64.decode(&env.ciphertext)
+                .map_err(|_| damaged("bad ciphertext"))?,
+        );
+        let plain = keys
+            .enc
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(&env.kdf.salt)),
+                &mut buf,
+            )
+            .map_err(|_| damaged("authentication failed"))?;
+        let map: BTreeMap<String, String> =
+            serde_json::from_slice(plain).map_err(|_| damaged("bad contents"))?;
+        let mut entries = BTreeMap::new();
+        for (k, v) in map {
+            let v = Zeroizing::new(v);
+            entries.insert(
+                k,
+                Zeroizing::new(B64.decode(v.as_bytes()).map_err(|_| damaged("bad entry"))?),
+            );
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            key: keys.enc,
+            kdf_json: env.kdf,
+            check: env.check,
+            entries,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Encrypts `entries` and replaces the file; on error the file on disk is unchanged.
+    fn persist(&mut self, entries: &BTreeMap<String, SecretBytes>) -> Result<(), VaultError> {
+        let encoded: BTreeMap<&str, Zeroizing<String>> = entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), Zeroizing::new(B64.encode(v.as_slice()))))
+            .collect();
+        let plain: BTreeMap<&str, &str> = encoded.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut buf = Zeroizing::new(
+            serde_json::to_vec(&plain).map_err(|e| VaultError::Storage(e.to_string()))?,
+        );
+        let mut nonce = [0u8; 12];
+        self.rng
+            .fill(&mut nonce)
+            .map_err(|_| VaultError::Storage("the system random source failed".into()))?;
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(&self.kdf_json.salt)),
+                &mut *buf,
+            )
+            .map_err(|_| VaultError::Storage("encryption failed".into()))?;
+        let env = Envelope {
+            format: FORMAT.into(),
+            version: VERSION,
+            kdf: Kdf {
+                algorithm: self.kdf_json.algorithm.clone(),
+                params: self.kdf_json.params,
+                salt: self.kdf_json.salt.clone(),
+            },
+            check: self.check.clone(),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(buf.as_slice()),
+        };
+        let bytes =
+            serde_json::to_vec_pretty(&env).map_err(|e| VaultError::Storage(e.to_string()))?;
+        write_atomic(&self.path, &bytes, 0o600).map_err(|e| {
+            VaultError::Storage(format!(
+                "cannot write the vault file {}: {e} (nothing was changed)",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every key held (for tests and maintenance).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+}
+
+impl Vault for FileVault {
+    fn kind(&self) -> VaultKind {
+        VaultKind::File
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<SecretBytes>, VaultError> {
+        Ok(self.entries.get(key).map(|v| Zeroizing::new(v.to_vec())))
+    }
+
+    fn set(&mut self, key: &str, value: &[u8]) -> Result<(), VaultError> {
+        // Build the new map aside so a failed write leaves memory and disk in agreement.
+        let mut next: BTreeMap<String, SecretBytes> = self
+            .entries
+            .iter()
+            .map(|(k, v)| (k.clone(), Zeroizing::new(v.to_vec())))
+            .collect();
+        next.insert(key.to_owned(), Zeroizing::new(value.to_vec()));
+        self.persist(&next)?;
+        self.entries = next;
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &str) -> Result<bool, VaultError> {
+        if !self.entries.contains_key(key) {
+            return Ok(false);
+        }
+        let mut next: BTreeMap<String, SecretBytes> = self
+            .entries
+            .iter()
+            .map(|(k, v)| (k.clone(), Zeroizing::new(v.to_vec())))
+            .collect();
+        next.remove(key);
+        self.persist(&next)?;
+        self.entries = next;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: KdfParams = KdfParams {
+        m_cost: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+
+    #[test]
+    fn round_trips_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.kfv");
+        let mut v = FileVault::open(&p, b"pw", FAST).unwrap();
+        v.set("a", b"secret-one").unwrap();
+        v.set("b", b"two").unwrap();
+        assert!(v.delete("b").unwrap());
+        drop(v);
+        let mut v = FileVault::open(&p, b"pw", FAST).unwrap();
+        assert_eq!(v.get("a").unwrap().unwrap().as_slice(), b"secret-one");
+        assert!(v.get("b").unwrap().is_none());
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(!text.contains("secret-one"));
+    }
+
+    #[test]
+    fn wrong_passphrase_and_tampering_are_distinct_and_leave_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.kfv");
+        FileVault::open(&p, b"pw", FAST)
+            .unwrap()
+            .set("a", b"x")
+            .unwrap();
+        let before = std::fs::read(&p).unwrap();
+        let err = FileVault::open(&p, b"nope", FAST).unwrap_err().to_string();
+        assert!(err.contains("wrong passphrase"), "{err}");
+
+        let mut env: serde_json::Value = serde_json::from_slice(&before).unwrap();
+        let ct = env["ciphertext"].as_str().unwrap().to_owned();
+        let mut raw = B64.decode(ct).unwrap();
+        raw[0] ^= 1;
+        env["ciphertext"] = B64.encode(raw).into();
+        let tampered = serde_json::to_vec(&env).unwrap();
+        std::fs::write(&p, &tampered).unwrap();
+        let err = FileVault::open(&p, b"pw", FAST).unwrap_err().to_string();
+        assert!(err.contains("damaged or was modified"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), tampered);
+    }
+}

@@ -1,0 +1,191 @@
+//! Where secrets live: the [`Vault`] trait, its backends, and the thread that owns the store.
+//!
+//! Backends are synchronous (the keyring API is), so one dedicated thread owns the chosen
+//! backend and the async side talks to it through [`VaultHandle`]; no runtime thread ever
+//! blocks on the keychain or on an fsync of the vault file.
+
+pub mod file;
+#[cfg(target_os = "linux")]
+pub mod keychain;
+pub mod memory;
+mod select;
+
+pub use keyfob_proto::methods::VaultKind;
+pub use select::{OpenedVault, open_vault, passphrase_from_env_or_file};
+
+use secrecy::{ExposeSecret, SecretBox};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use zeroize::Zeroizing;
+
+/// Why a vault operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The store cannot be reached (no Secret Service, locked keychain, vault thread gone).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Writing failed (disk full, permissions); the stored data is unchanged.
+    #[error("{0}")]
+    Storage(String),
+    /// The vault file is damaged, tampered with, or the passphrase is wrong.
+    #[error("{0}")]
+    Integrity(String),
+    /// The vault file needs a passphrase and none was given.
+    #[error(
+        "the vault file needs a passphrase: set KEYFOB_PASSPHRASE, set key_file under [file_vault] in the config, or run `keyfob daemon start` in a terminal to be asked"
+    )]
+    NeedsPassphrase,
+}
+
+/// Secret bytes read from a vault.
+pub type SecretBytes = Zeroizing<Vec<u8>>;
+
+/// A synchronous secret store keyed by short ASCII names (`otp:github`, `secret:npm`).
+///
+/// Implementations MUST make `set` and `delete` durable before returning `Ok`, MUST leave
+/// stored data unchanged when they return `Err`, and MUST NOT log secret values.
+pub trait Vault: Send {
+    /// Which kind of store this is.
+    fn kind(&self) -> VaultKind;
+    /// Reads a secret; `Ok(None)` when there is no such key.
+    fn get(&mut self, key: &str) -> Result<Option<SecretBytes>, VaultError>;
+    /// Stores a secret, replacing any previous value.
+    fn set(&mut self, key: &str, value: &[u8]) -> Result<(), VaultError>;
+    /// Deletes a secret; `Ok(false)` when there was none.
+    fn delete(&mut self, key: &str) -> Result<bool, VaultError>;
+}
+
+type Job = Box<dyn FnOnce(&mut dyn Vault) + Send>;
+
+/// The async face of the vault: a handle to the thread that owns the backend, plus a
+/// memory cache so a hot read (an OTP code) does not cross to the keychain each time.
+#[derive(Clone)]
+pub struct VaultHandle {
+    tx: std::sync::mpsc::Sender<Job>,
+    kind: VaultKind,
+    cache: Arc<Mutex<HashMap<String, SecretBox<[u8]>>>>,
+}
+
+impl std::fmt::Debug for VaultHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultHandle")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultHandle {
+    /// Moves `vault` onto its own thread.
+    pub fn spawn(vault: Box<dyn Vault>) -> std::io::Result<Self> {
+        let kind = vault.kind();
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("keyfob-vault".into())
+            .spawn(move || {
+                let mut vault = vault;
+                while let Ok(job) = rx.recv() {
+                    job(vault.as_mut());
+                }
+            })?;
+        Ok(Self {
+            tx,
+            kind,
+            cache: Arc::default(),
+        })
+    }
+
+    /// Which store is in use.
+    pub fn kind(&self) -> VaultKind {
+        self.kind
+    }
+
+    async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Vault) -> Result<R, VaultError> + Send + 'static,
+    ) -> Result<R, VaultError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |v| {
+            let _ = tx.send(f(v));
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| VaultError::Unavailable("the vault thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| VaultError::Unavailable("the vault thread has stopped".into()))?
+    }
+
+    /// Reads a secret (from the cache when it holds it).
+    pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>, VaultError> {
+        if let Some(hit) = self.cached(key) {
+            return Ok(Some(hit));
+        }
+        let k = key.to_owned();
+        let value = self.run(move |v| v.get(&k)).await?;
+        if let Some(v) = &value {
+            self.remember(key, v);
+        }
+        Ok(value)
+    }
+
+    /// Stores a secret durably, then caches it.
+    pub async fn set(&self, key: &str, value: SecretBytes) -> Result<(), VaultError> {
+        let k = key.to_owned();
+        let value = Arc::new(value);
+        let v2 = Arc::clone(&value);
+        self.run(move |v| v.set(&k, &v2)).await?;
+        self.remember(key, &value);
+        Ok(())
+    }
+
+    /// Deletes a secret durably and drops it from the cache.
+    pub async fn delete(&self, key: &str) -> Result<bool, VaultError> {
+        self.forget(key);
+        let k = key.to_owned();
+        self.run(move |v| v.delete(&k)).await
+    }
+
+    /// Drops every cached secret from memory.
+    pub fn clear_cache(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
+    fn cached(&self, key: &str) -> Option<SecretBytes> {
+        let c = self.cache.lock().ok()?;
+        c.get(key)
+            .map(|s| Zeroizing::new(s.expose_secret().to_vec()))
+    }
+
+    fn remember(&self, key: &str, value: &[u8]) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(
+                key.to_owned(),
+                SecretBox::new(value.to_vec().into_boxed_slice()),
+            );
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn handle_round_trips_through_the_thread() {
+        let h = VaultHandle::spawn(Box::new(memory::MemoryVault::default())).unwrap();
+        assert!(h.get("a").await.unwrap().is_none());
+        h.set("a", Zeroizing::new(b"x".to_vec())).await.unwrap();
+        h.clear_cache();
+        assert_eq!(h.get("a").await.unwrap().unwrap().as_slice(), b"x");
+        assert!(h.delete("a").await.unwrap());
+        assert!(h.get("a").await.unwrap().is_none());
+        assert!(!h.delete("a").await.unwrap());
+    }
+}

@@ -1,0 +1,241 @@
+//! The blocking client: no async runtime, so a one-shot CLI call costs little beyond the
+//! process start.
+
+use crate::error::{ErrorKind, RpcError};
+use crate::events::Event;
+use crate::methods::{Hello, HelloParams, HelloResult, Method};
+use crate::wire::{EVENT_METHOD, Incoming, JSONRPC, OutgoingRequest, to_line};
+use crate::{MAX_LINE_BYTES, PROTOCOL_VERSION};
+use interprocess::local_socket::{GenericFilePath, Stream, ToFsName, traits::Stream as _};
+use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No daemon is listening at the path.
+    #[error("no keyfob daemon is listening at {path}: start it with `keyfob daemon start`")]
+    NotRunning {
+        /// The socket path tried.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Connecting failed for another reason (permissions, a file that is not a socket).
+    #[error("cannot connect to the keyfob daemon at {path}: {source}")]
+    Connect {
+        /// The socket path tried.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection broke.
+    #[error("lost the connection to the keyfob daemon: {0}")]
+    Io(#[from] io::Error),
+    /// The daemon closed the connection without answering.
+    #[error(
+        "the keyfob daemon closed the connection (it may have stopped; see `keyfob daemon status`)"
+    )]
+    Closed,
+    /// The daemon sent something that is not the protocol.
+    #[error("the keyfob daemon sent an invalid reply: {0}")]
+    Protocol(String),
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Rpc(#[from] RpcError),
+}
+
+impl ClientError {
+    /// The daemon's error kind, when the daemon answered with one.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            ClientError::Rpc(e) => e.kind(),
+            _ => None,
+        }
+    }
+}
+
+/// The `hello` params this library sends.
+pub fn hello_params(client: &str) -> HelloParams {
+    HelloParams {
+        version: PROTOCOL_VERSION,
+        client: Some(client.to_owned()),
+    }
+}
+
+/// A connection to the daemon that has completed `hello`.
+pub struct Client {
+    reader: BufReader<Stream>,
+    next_id: u64,
+    pending_events: VecDeque<Event>,
+    hello: HelloResult,
+    line: Vec<u8>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("daemon_pid", &self.hello.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the socket at `path`, mapping "nobody there" to [`ClientError::NotRunning`].
+pub fn connect_stream(path: &Path) -> Result<Stream, ClientError> {
+    let name = path
+        .to_fs_name::<GenericFilePath>()
+        .map_err(|source| ClientError::Connect {
+            path: path.to_owned(),
+            source,
+        })?;
+    Stream::connect(name).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning {
+            path: path.to_owned(),
+            source,
+        },
+        _ => ClientError::Connect {
+            path: path.to_owned(),
+            source,
+        },
+    })
+}
+
+impl Client {
+    /// Connects and says `hello`.
+    pub fn connect(path: &Path, client: &str) -> Result<Self, ClientError> {
+        let stream = connect_stream(path)?;
+        let mut this = Self::new(stream);
+        this.send::<Hello>(&hello_params(client))?;
+        this.hello = this.receive::<HelloResult>(0)?;
+        Ok(this)
+    }
+
+    /// Connects, says `hello` and makes one call, sending both requests in one write so a
+    /// one-shot caller pays for a single round trip.
+    pub fn connect_and_call<M: Method>(
+        path: &Path,
+        client: &str,
+        params: &M::Params,
+    ) -> Result<(Self, M::Result), ClientError> {
+        let stream = connect_stream(path)?;
+        let mut this = Self::new(stream);
+        let mut buf = this.encode::<Hello>(&hello_params(client))?;
+        buf.extend(this.encode::<M>(params)?);
+        this.reader.get_mut().write_all(&buf)?;
+        this.hello = this.receive::<HelloResult>(0)?;
+        let result = this.receive::<M::Result>(1)?;
+        Ok((this, result))
+    }
+
+    fn new(stream: Stream) -> Self {
+        Self {
+            reader: BufReader::new(stream),
+            next_id: 0,
+            pending_events: VecDeque::new(),
+            hello: HelloResult {
+                version: 0,
+                daemon_version: String::new(),
+                pid: 0,
+            },
+            line: Vec::new(),
+        }
+    }
+
+    /// What the daemon said in `hello`.
+    pub fn hello(&self) -> &HelloResult {
+        &self.hello
+    }
+
+    /// Calls `M` and waits for its result; events that arrive meanwhile are kept for
+    /// [`Client::next_event`].
+    pub fn call<M: Method>(&mut self, params: &M::Params) -> Result<M::Result, ClientError> {
+        let id = self.send::<M>(params)?;
+        self.receive(id)
+    }
+
+    /// Blocks until the next event (after `subscribe`).
+    pub fn next_event(&mut self) -> Result<Event, ClientError> {
+        loop {
+            if let Some(ev) = self.pending_events.pop_front() {
+                return Ok(ev);
+            }
+            self.read_one()?;
+        }
+    }
+
+    fn encode<M: Method>(&mut self, params: &M::Params) -> Result<Vec<u8>, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        to_line(&OutgoingRequest {
+            jsonrpc: JSONRPC,
+            id,
+            method: M::NAME,
+            params,
+        })
+        .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    fn send<M: Method>(&mut self, params: &M::Params) -> Result<u64, ClientError> {
+        let id = self.next_id;
+        let buf = self.encode::<M>(params)?;
+        self.reader.get_mut().write_all(&buf)?;
+        Ok(id)
+    }
+
+    fn receive<T: DeserializeOwned>(&mut self, id: u64) -> Result<T, ClientError> {
+        loop {
+            if let Some(msg) = self.read_one()? {
+                let got = msg.id.as_ref().and_then(|v| v.as_u64());
+                if got != Some(id) {
+                    return Err(ClientError::Protocol(format!(
+                        "expected the reply to request {id}, got {:?}",
+                        msg.id
+                    )));
+                }
+                if let Some(err) = msg.error {
+                    return Err(ClientError::Rpc(err));
+                }
+                let result = msg.result.unwrap_or(serde_json::Value::Null);
+                return serde_json::from_value(result)
+                    .map_err(|e| ClientError::Protocol(e.to_string()));
+            }
+        }
+    }
+
+    /// Reads one line; returns a response, or `None` after queueing an event.
+    fn read_one(&mut self) -> Result<Option<Incoming>, ClientError> {
+        self.line.clear();
+        let n = (&mut self.reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut self.line)?;
+        if n == 0 {
+            return Err(ClientError::Closed);
+        }
+        if self.line.last() != Some(&b'\n') {
+            return Err(ClientError::Protocol(
+                "reply line too long or cut short".into(),
+            ));
+        }
+        let msg: Incoming =
+            serde_json::from_slice(&self.line).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        // The line may hold a secret; clear it rather than leave it in the buffer.
+        zeroize::Zeroize::zeroize(&mut self.line);
+        if msg.id.is_none() && msg.method.as_deref() == Some(EVENT_METHOD) {
+            if let Some(ev) = msg.params.and_then(|p| serde_json::from_value(p).ok()) {
+                self.pending_events.push_back(ev);
+            }
+            return Ok(None);
+        }
+        if msg.id.as_ref().is_some_and(|v| v.is_null()) {
+            // An error the daemon could not tie to a request (e.g. a line it could not read).
+            if let Some(err) = msg.error {
+                return Err(ClientError::Rpc(err));
+            }
+        }
+        Ok(Some(msg))
+    }
+}
