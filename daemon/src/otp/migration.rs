@@ -190,10 +190,8 @@ mod tests {
     #[test]
     fn garbage_is_a_clear_error() {
         assert!(parse("otpauth-migration://offline?data=%%%").is_err());
-        assert!(
-            parse("otpauth-migration://offline?data=AAAA")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(parse("otpauth-migration://offline?data=AAAA").is_err());
+        assert!(parse("otpauth-migration://offline?data=").unwrap().is_empty());
+        assert!(parse("otpauth-migration://online?data=").is_err());
     }
 }
