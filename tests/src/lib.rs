@@ -1,1 +1,285 @@
-//! Harness for end-to-end tests.
+//! Harness for Keyfob's end-to-end tests: a private home, the real `keyfob` and `keyfobd`
+//! binaries, and (for keychain tests) a private D-Bus session bus with a real gnome-keyring.
+//!
+//! Nothing here touches the real user's home, keychain or agent: every path and the session
+//! bus are per-test.
+
+pub mod secret_service;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where cargo put the binaries under test (beside this test executable's `deps/`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: build the binaries first (`cargo build --bins`, as scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// A throw-away home for one test: HOME, XDG dirs and the socket all live in a temp dir.
+pub struct TestEnv {
+    /// The temp dir (deleted on drop).
+    pub dir: tempfile::TempDir,
+    /// Extra environment for every command.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    /// A file-vault environment with a known passphrase.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("keyfob-e2e-").tempdir().expect("tempdir");
+        let root = dir.path();
+        for sub in ["home", "run", "config", "data", "state"] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        set_mode(&root.join("run"), 0o700);
+        let p = |s: &str| root.join(s).display().to_string();
+        let env = vec![
+            ("HOME".into(), p("home")),
+            ("XDG_RUNTIME_DIR".into(), p("run")),
+            ("XDG_CONFIG_HOME".into(), p("config")),
+            ("XDG_DATA_HOME".into(), p("data")),
+            ("XDG_STATE_HOME".into(), p("state")),
+            ("KEYFOB_VAULT".into(), "file".into()),
+            ("KEYFOB_PASSPHRASE".into(), "e2e passphrase".into()),
+            ("KEYFOB_LOG".into(), "debug".into()),
+        ];
+        Self { dir, env }
+    }
+
+    /// Sets (or replaces) an environment variable for every later command.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+    }
+
+    /// Removes an environment variable.
+    pub fn unset(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
+    /// The root of the temp dir.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The agent's socket.
+    pub fn socket(&self) -> PathBuf {
+        self.root().join("run/keyfob/agent.sock")
+    }
+
+    /// The daemon's data dir (state.json, vault.kfv).
+    pub fn data_dir(&self) -> PathBuf {
+        self.root().join("data/keyfob")
+    }
+
+    /// The background daemon's log.
+    pub fn log_path(&self) -> PathBuf {
+        self.root().join("state/keyfob/keyfobd.log")
+    }
+
+    fn command(&self, program: PathBuf) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear();
+        c.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// `keyfob ARGS`, ready to run.
+    pub fn keyfob_cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.command(bin("keyfob"));
+        c.args(args);
+        c
+    }
+
+    /// Runs `keyfob ARGS` with `stdin`.
+    pub fn keyfob_in(&self, args: &[&str], stdin: &str) -> Output {
+        let mut c = self.keyfob_cmd(args);
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn keyfob");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait keyfob")
+    }
+
+    /// Runs `keyfob ARGS` with empty stdin.
+    pub fn keyfob(&self, args: &[&str]) -> Output {
+        self.keyfob_in(args, "")
+    }
+
+    /// Runs `keyfob ARGS` and returns stdout, failing the test with stderr if it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_in(args, "")
+    }
+
+    /// Like [`TestEnv::ok`] with stdin.
+    pub fn ok_in(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.keyfob_in(args, stdin);
+        assert!(
+            out.status.success(),
+            "keyfob {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf8 stdout")
+    }
+
+    /// Starts `keyfobd` directly (not detached), waiting until it reports ready.
+    pub fn spawn_daemon(&self) -> Daemon {
+        self.try_spawn_daemon().unwrap_or_else(|e| panic!("keyfobd did not start: {e}"))
+    }
+
+    /// Starts `keyfobd`; `Err` carries its start-up report.
+    pub fn try_spawn_daemon(&self) -> Result<Daemon, String> {
+        let mut c = self.command(bin("keyfobd"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root().join("daemon.log"))
+            .expect("log file");
+        c.arg("--notify-ready")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = c.spawn().expect("spawn keyfobd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read ready line");
+        if line.starts_with("READY ") {
+            Ok(Daemon { child })
+        } else {
+            let _ = child.wait();
+            Err(line.trim().to_owned())
+        }
+    }
+
+    /// Everything the daemons of this env logged.
+    pub fn logs(&self) -> String {
+        let mut s = std::fs::read_to_string(self.root().join("daemon.log")).unwrap_or_default();
+        s.push_str(&std::fs::read_to_string(self.log_path()).unwrap_or_default());
+        s
+    }
+
+    /// The pid in the daemon's lock file, if a daemon holds it.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.root().join("run/keyfob/agent.sock.lock"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Stop a daemon the CLI started in the background for this env.
+        if let Some(pid) = self.daemon_pid()
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// A `keyfobd` started by the test.
+pub struct Daemon {
+    /// The process.
+    pub child: Child,
+}
+
+impl Daemon {
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
+        self.child.wait().expect("wait").code()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sets a path's permission bits.
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; for waiting on another
+/// process's state, not for timing.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Base32 (RFC 4648, unpadded) of `bytes`, for feeding RFC seeds to the CLI.
+pub fn base32(bytes: &[u8]) -> String {
+    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for &b in bytes {
+        buf = (buf << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            out.push(A[((buf >> (bits - 5)) & 31) as usize] as char);
+            bits -= 5;
+        }
+    }
+    if bits > 0 {
+        out.push(A[((buf << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// Runs a tool that the test needs, failing loudly with the install hint when it is missing.
+pub fn tool(name: &str, package: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{name} is not installed: `apt-get install {package}` (scripts/test installs it)"
+    );
+    Command::new(name)
+}
