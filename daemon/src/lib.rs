@@ -108,6 +108,9 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let vault = VaultHandle::spawn(opened.vault)
         .map_err(|e| StartError::State(format!("cannot start the vault thread: {e}")))?;
 
+    // Handlers go in before anyone can see us ready, so an early SIGTERM is a clean stop.
+    let signals = Signals::install()
+        .map_err(|e| StartError::State(format!("cannot install signal handlers: {e}")))?;
     let listener = claim.bind()?;
     let agent = Arc::new(Agent::new(state, vault, opened.detail, socket.clone()));
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "keyfobd ready");
@@ -116,35 +119,41 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         let _ = writeln!(out, "{} {}", ready::READY, std::process::id());
         let _ = out.flush();
     }
-    spawn_signal_handlers(Arc::clone(&agent));
+    tokio::spawn(signals.forward_to(Arc::clone(&agent)));
     server::serve(agent, listener).await;
     drop(claim);
     tracing::info!("keyfobd stopped");
     Ok(())
 }
 
-fn spawn_signal_handlers(agent: Arc<Agent>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            tracing::warn!("cannot install signal handlers");
-            return;
-        };
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn forward_to(mut self, agent: Arc<Agent>) {
         loop {
             tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                _ = self.term.recv() => break,
+                _ = self.int.recv() => break,
                 // A closed terminal must not stop a background agent.
-                _ = hup.recv() => continue,
+                _ = self.hup.recv() => continue,
             }
         }
         tracing::info!("signal received; stopping");
         agent.request_shutdown();
-    });
+    }
 }
 
 /// Hardening that applies to the whole process: no core dumps or ptrace attach by other

@@ -41,7 +41,10 @@ impl Default for TestEnv {
 impl TestEnv {
     /// A file-vault environment with a known passphrase.
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("keyfob-e2e-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("keyfob-e2e-")
+            .tempdir()
+            .expect("tempdir");
         let root = dir.path();
         for sub in ["home", "run", "config", "data", "state"] {
             std::fs::create_dir_all(root.join(sub)).expect("mkdir");
@@ -112,7 +115,9 @@ impl TestEnv {
     /// Runs `keyfob ARGS` with `stdin`.
     pub fn keyfob_in(&self, args: &[&str], stdin: &str) -> Output {
         let mut c = self.keyfob_cmd(args);
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn keyfob");
         child
             .stdin
@@ -147,7 +152,8 @@ impl TestEnv {
 
     /// Starts `keyfobd` directly (not detached), waiting until it reports ready.
     pub fn spawn_daemon(&self) -> Daemon {
-        self.try_spawn_daemon().unwrap_or_else(|e| panic!("keyfobd did not start: {e}"))
+        self.try_spawn_daemon()
+            .unwrap_or_else(|e| panic!("keyfobd did not start: {e}"))
     }
 
     /// Starts `keyfobd`; `Err` carries its start-up report.
@@ -173,6 +179,12 @@ impl TestEnv {
             let _ = child.wait();
             Err(line.trim().to_owned())
         }
+    }
+
+    /// Stops a CLI-started daemon, then starts one owned by the test.
+    pub fn spawn_daemon_after_stop(&self) -> Daemon {
+        self.ok(&["daemon", "stop"]);
+        self.spawn_daemon()
     }
 
     /// Everything the daemons of this env logged.
@@ -234,6 +246,19 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Lifts this process's soft open-files limit to the hard one, for tests holding many sockets.
+pub fn raise_fd_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        },
+    );
 }
 
 /// Sets a path's permission bits.

@@ -55,9 +55,11 @@ impl SecretService {
                 stdin.write_all(password.as_bytes()).expect("password");
             }
             this.keyring = Some(kr);
-            wait_until(Duration::from_secs(10), "the Secret Service on the bus", || {
-                this.name_has_owner("org.freedesktop.secrets")
-            });
+            wait_until(
+                Duration::from_secs(10),
+                "the Secret Service on the bus",
+                || this.name_has_owner("org.freedesktop.secrets"),
+            );
         }
         this
     }

@@ -8,14 +8,33 @@ const SEED256: &[u8] = b"12345678901234567890123456789012";
 const SEED512: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
 
 fn code_at(env: &TestEnv, name: &str, t: u64) -> String {
-    env.ok(&["otp", "code", name, "--at", &t.to_string()]).trim().to_owned()
+    env.ok(&["otp", "code", name, "--at", &t.to_string()])
+        .trim()
+        .to_owned()
 }
 
 #[test]
 fn totp_matches_rfc6238_appendix_b_through_the_cli() {
     let env = TestEnv::new();
-    for (name, seed, alg) in [("sha1", SEED1, "SHA1"), ("sha256", SEED256, "SHA256"), ("sha512", SEED512, "sha512")] {
-        env.ok_in(&["otp", "add", name, "--secret", "-", "--digits", "8", "--algorithm", alg], &base32(seed));
+    for (name, seed, alg) in [
+        ("sha1", SEED1, "SHA1"),
+        ("sha256", SEED256, "SHA256"),
+        ("sha512", SEED512, "sha512"),
+    ] {
+        env.ok_in(
+            &[
+                "otp",
+                "add",
+                name,
+                "--secret",
+                "-",
+                "--digits",
+                "8",
+                "--algorithm",
+                alg,
+            ],
+            &base32(seed),
+        );
     }
     let rows: [(u64, &str, &str, &str); 6] = [
         (59, "94287082", "46119246", "90693936"),
@@ -35,8 +54,23 @@ fn totp_matches_rfc6238_appendix_b_through_the_cli() {
 #[test]
 fn hotp_matches_rfc4226_and_the_counter_survives_a_restart() {
     let env = TestEnv::new();
-    env.ok_in(&["otp", "add", "h", "--secret", "-", "--hotp", "--counter", "0"], &base32(SEED1));
-    let want = ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"];
+    env.ok_in(
+        &[
+            "otp",
+            "add",
+            "h",
+            "--secret",
+            "-",
+            "--hotp",
+            "--counter",
+            "0",
+        ],
+        &base32(SEED1),
+    );
+    let want = [
+        "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
+        "520489",
+    ];
     for w in &want[..5] {
         assert_eq!(env.ok(&["otp", "code", "h"]).trim(), *w);
     }
@@ -45,7 +79,8 @@ fn hotp_matches_rfc4226_and_the_counter_survives_a_restart() {
     for w in &want[5..] {
         assert_eq!(env.ok(&["otp", "code", "h"]).trim(), *w);
     }
-    let list: serde_json::Value = serde_json::from_str(&env.ok(&["otp", "list", "--json"])).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["otp", "list", "--json"])).unwrap();
     assert_eq!(list[0]["counter"], 10);
 }
 
@@ -62,7 +97,8 @@ fn totp_agrees_with_oathtool() {
             .unwrap();
         assert_eq!(ours, String::from_utf8_lossy(&out.stdout).trim(), "at {t}");
     }
-    let json: serde_json::Value = serde_json::from_str(&env.ok(&["otp", "code", "site", "--json", "--at", "59"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["otp", "code", "site", "--json", "--at", "59"])).unwrap();
     assert_eq!(json["seconds_left"], 1);
     assert_eq!(json["period"], 30);
 }
@@ -71,10 +107,26 @@ fn totp_agrees_with_oathtool() {
 fn bad_otp_input_gets_clear_errors_and_stores_nothing() {
     let env = TestEnv::new();
     let cases: [(&[&str], &str, &str); 4] = [
-        (&["otp", "add", "x", "--secret", "-"], "not base32 !!", "not valid base32"),
-        (&["otp", "add", "x", "--secret", "-"], "JBSWY3DP", "too short"),
-        (&["otp", "add", "bad name", "--secret", "-"], "JBSWY3DPEHPK3PXP", "invalid OTP entry name"),
-        (&["otp", "add", "x", "--uri", "-"], "https://example.com/", "otpauth://"),
+        (
+            &["otp", "add", "x", "--secret", "-"],
+            "not base32 !!",
+            "not valid base32",
+        ),
+        (
+            &["otp", "add", "x", "--secret", "-"],
+            "JBSWY3DP",
+            "too short",
+        ),
+        (
+            &["otp", "add", "bad name", "--secret", "-"],
+            "JBSWY3DPEHPK3PXP",
+            "invalid OTP entry name",
+        ),
+        (
+            &["otp", "add", "x", "--uri", "-"],
+            "https://example.com/",
+            "otpauth://",
+        ),
     ];
     for (args, stdin, want) in cases {
         let out = env.keyfob_in(args, stdin);
@@ -109,12 +161,25 @@ fn import_reads_otpauth_uris_and_google_export_links() {
     )
     .unwrap();
     let out = env.keyfob(&["otp", "import", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 4: skipped"), "{err}");
-    let list: serde_json::Value = serde_json::from_str(&env.ok(&["otp", "list", "--json"])).unwrap();
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Corp:bob", "Example:carol@example.com", "GitHub:alice"]);
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["otp", "list", "--json"])).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Corp:bob", "Example:carol@example.com", "GitHub:alice"]
+    );
     assert_eq!(code_at(&env, "GitHub:alice", 59), "287082");
     assert_eq!(env.ok(&["otp", "code", "Corp:bob"]).trim(), "254676");
 
@@ -151,7 +216,10 @@ fn export_link() -> String {
     payload.extend(field(1, 2, &entry(SEED1, "Corp:bob", "", true, 5)));
     payload.extend(field(2, 0, &[1]));
     let b64 = base64(&payload);
-    let enc: String = b64.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    let enc: String = b64
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
     format!("otpauth-migration://offline?data={enc}")
 }
 
@@ -160,7 +228,11 @@ fn base64(bytes: &[u8]) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let n = chunk.len();
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= n {
@@ -177,7 +249,10 @@ fn base64(bytes: &[u8]) -> String {
 fn recovery_codes_are_handed_out_once_each() {
     let env = TestEnv::new();
     env.ok_in(&["otp", "add", "gh", "--secret", "-"], "JBSWY3DPEHPK3PXP");
-    env.ok_in(&["otp", "recovery", "gh", "--add", "-"], "aaaa-1111\nbbbb-2222\n\ncccc-3333\n");
+    env.ok_in(
+        &["otp", "recovery", "gh", "--add", "-"],
+        "aaaa-1111\nbbbb-2222\n\ncccc-3333\n",
+    );
     let mut seen = Vec::new();
     for _ in 0..3 {
         seen.push(env.ok(&["otp", "recovery", "gh"]).trim().to_owned());

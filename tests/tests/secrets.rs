@@ -6,17 +6,27 @@ use keyfob_e2e::TestEnv;
 fn secrets_round_trip_and_are_encrypted_at_rest() {
     let env = TestEnv::new();
     env.ok_in(&["secret", "set", "npm-token"], "npm_s3cr3t_VALUE_42\n");
-    assert_eq!(env.ok(&["secret", "get", "npm-token"]), "npm_s3cr3t_VALUE_42\n");
+    assert_eq!(
+        env.ok(&["secret", "get", "npm-token"]),
+        "npm_s3cr3t_VALUE_42\n"
+    );
     assert_eq!(env.ok(&["secret", "list"]), "npm-token\n");
-    let json: serde_json::Value = serde_json::from_str(&env.ok(&["secret", "get", "npm-token", "--json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["secret", "get", "npm-token", "--json"])).unwrap();
     assert_eq!(json["value"], "npm_s3cr3t_VALUE_42");
 
     for f in ["state.json", "vault.kfv"] {
         let text = std::fs::read_to_string(env.data_dir().join(f)).unwrap();
-        assert!(!text.contains("npm_s3cr3t"), "{f} holds the secret in clear");
+        assert!(
+            !text.contains("npm_s3cr3t"),
+            "{f} holds the secret in clear"
+        );
     }
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(env.data_dir().join("vault.kfv")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(env.data_dir().join("vault.kfv"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
     env.ok(&["secret", "rm", "npm-token"]);

@@ -191,7 +191,11 @@ mod tests {
     fn garbage_is_a_clear_error() {
         assert!(parse("otpauth-migration://offline?data=%%%").is_err());
         assert!(parse("otpauth-migration://offline?data=AAAA").is_err());
-        assert!(parse("otpauth-migration://offline?data=").unwrap().is_empty());
+        assert!(
+            parse("otpauth-migration://offline?data=")
+                .unwrap()
+                .is_empty()
+        );
         assert!(parse("otpauth-migration://online?data=").is_err());
     }
 }
