@@ -4,7 +4,7 @@ use crate::MAX_LINE_BYTES;
 use crate::client::{ClientError, hello_params};
 use crate::events::Event;
 use crate::methods::{Hello, HelloResult, Method};
-use crate::wire::{EVENT_METHOD, Incoming, JSONRPC, OutgoingRequest, to_line};
+use crate::wire::{Incoming, JSONRPC, OutgoingRequest, to_line};
 use interprocess::local_socket::{
     GenericFilePath, ToFsName, tokio::Stream, traits::tokio::Stream as _,
 };
@@ -124,12 +124,6 @@ impl AsyncClient {
         let msg: Incoming =
             serde_json::from_slice(&line).map_err(|e| ClientError::Protocol(e.to_string()))?;
         zeroize::Zeroize::zeroize(&mut line);
-        if msg.id.is_none() && msg.method.as_deref() == Some(EVENT_METHOD) {
-            if let Some(ev) = msg.params.and_then(|p| serde_json::from_value(p).ok()) {
-                self.pending_events.push_back(ev);
-            }
-            return Ok(None);
-        }
-        Ok(Some(msg))
+        crate::client::classify(msg, &mut self.pending_events)
     }
 }

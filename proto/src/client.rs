@@ -224,18 +224,27 @@ impl Client {
             serde_json::from_slice(&self.line).map_err(|e| ClientError::Protocol(e.to_string()))?;
         // The line may hold a secret; clear it rather than leave it in the buffer.
         zeroize::Zeroize::zeroize(&mut self.line);
-        if msg.id.is_none() && msg.method.as_deref() == Some(EVENT_METHOD) {
+        classify(msg, &mut self.pending_events)
+    }
+}
+
+/// Sorts a received line: events are queued, an error tied to no request (a refused
+/// connection, an unreadable line) is returned as the error, anything else is a reply.
+pub(crate) fn classify(
+    msg: Incoming,
+    events: &mut VecDeque<Event>,
+) -> Result<Option<Incoming>, ClientError> {
+    // `"id": null` deserialises to `None`, like a missing id.
+    if msg.id.is_none() {
+        if msg.method.as_deref() == Some(EVENT_METHOD) {
             if let Some(ev) = msg.params.and_then(|p| serde_json::from_value(p).ok()) {
-                self.pending_events.push_back(ev);
+                events.push_back(ev);
             }
             return Ok(None);
         }
-        if msg.id.as_ref().is_some_and(|v| v.is_null()) {
-            // An error the daemon could not tie to a request (e.g. a line it could not read).
-            if let Some(err) = msg.error {
-                return Err(ClientError::Rpc(err));
-            }
+        if let Some(err) = msg.error {
+            return Err(ClientError::Rpc(err));
         }
-        Ok(Some(msg))
     }
+    Ok(Some(msg))
 }
