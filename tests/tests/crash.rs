@@ -36,13 +36,16 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
         .map(|w| {
             let (socket, acked, done) = (env.socket(), acked.clone(), done.clone());
             std::thread::spawn(move || {
-                let Ok(mut c) = Client::connect(&socket, "crash-test") else { return };
+                let Ok(mut c) = Client::connect(&socket, "crash-test") else {
+                    return;
+                };
                 let mut live: Vec<String> = Vec::new();
                 for i in 0..OPS_PER_WORKER {
                     // Two adds for every remove, so the set keeps growing.
                     let res = if i % 3 == 2 && !live.is_empty() {
                         let name = live.remove(0);
-                        c.call::<OtpRemove>(&NameParams { name: name.clone() }).map(|_| (name, Acked::Absent))
+                        c.call::<OtpRemove>(&NameParams { name: name.clone() })
+                            .map(|_| (name, Acked::Absent))
                     } else {
                         let name = format!("w{w}-e{i}");
                         c.call::<OtpAdd>(&OtpAddParams {
@@ -73,29 +76,51 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
         })
         .collect();
 
-    wait_until(Duration::from_secs(60), "300 acknowledged operations", || {
-        done.load(Ordering::SeqCst) >= 300
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "300 acknowledged operations",
+        || done.load(Ordering::SeqCst) >= 300,
+    );
     daemon.kill9();
     for w in workers {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 100, "only {} names were touched", acked.len());
-    assert!(done.load(Ordering::SeqCst) < WORKERS * OPS_PER_WORKER, "the kill came too late to test anything");
+    assert!(
+        acked.len() >= 100,
+        "only {} names were touched",
+        acked.len()
+    );
+    assert!(
+        done.load(Ordering::SeqCst) < WORKERS * OPS_PER_WORKER,
+        "the kill came too late to test anything"
+    );
 
     // A new daemon opens the vault (a damaged one would refuse) and has every acked write.
     let _d2 = env.spawn_daemon();
     let mut c = Client::connect(&env.socket(), "verify").unwrap();
-    let listed: Vec<String> = c.call::<OtpList>(&Empty {}).unwrap().into_iter().map(|e| e.name).collect();
+    let listed: Vec<String> = c
+        .call::<OtpList>(&Empty {})
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     for (name, state) in &acked {
         match state {
             Acked::Present => {
                 assert!(listed.contains(name), "acknowledged add of {name} was lost");
-                let uri = c.call::<OtpUri>(&NameParams { name: name.clone() }).unwrap();
-                assert!(uri.uri.expose().contains(&secret_for(name)), "secret of {name} is wrong");
+                let uri = c
+                    .call::<OtpUri>(&NameParams { name: name.clone() })
+                    .unwrap();
+                assert!(
+                    uri.uri.expose().contains(&secret_for(name)),
+                    "secret of {name} is wrong"
+                );
             }
-            Acked::Absent => assert!(!listed.contains(name), "acknowledged removal of {name} came back"),
+            Acked::Absent => assert!(
+                !listed.contains(name),
+                "acknowledged removal of {name} came back"
+            ),
         }
     }
 }

@@ -19,15 +19,30 @@ fn other_user() -> (u32, u32) {
             .output()
             .ok()
             .filter(|o| o.status.success())
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+            })
     };
     if id("-u").is_none() {
         let out = keyfob_e2e::tool("useradd", "passwd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER])
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                OTHER,
+            ])
             .output()
             .unwrap();
         // Another test process may have created it meanwhile.
-        assert!(out.status.success() || id("-u").is_some(), "useradd: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() || id("-u").is_some(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     (id("-u").unwrap(), id("-g").unwrap())
 }
@@ -56,7 +71,12 @@ fn another_uid_cannot_use_the_agent() {
 
     // 1. The directory is 0700 and the socket 0600: the kernel refuses the connection.
     let out = run_as_other();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("ermission denied"));
     assert!(out.stdout.is_empty());
 
@@ -69,7 +89,10 @@ fn another_uid_cannot_use_the_agent() {
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("serves only its own user"), "{err}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("top-secret-value"));
-    assert!(env.logs().contains("refused a connection from another user"));
+    assert!(
+        env.logs()
+            .contains("refused a connection from another user")
+    );
 
     // The owner is still served.
     assert_eq!(env.ok(&["secret", "get", "k"]), "top-secret-value\n");

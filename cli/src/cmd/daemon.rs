@@ -83,6 +83,7 @@ fn stop(ctx: &Ctx) -> CliResult {
             Err(e) => return Err(e.into()),
         }
     }
+    wait_for_exit(ctx)?;
     if ctx.json {
         println!("{}", serde_json::json!({"state": "stopped", "pid": pid}));
     } else {
@@ -132,4 +133,30 @@ fn status(ctx: &Ctx) -> CliResult {
         );
     }
     Ok(())
+}
+
+/// Waits until the daemon has released its single-instance lock, i.e. it has exited, so a
+/// command right after `stop` starts a fresh daemon instead of meeting the old one.
+fn wait_for_exit(ctx: &Ctx) -> CliResult {
+    let mut name = ctx.socket.clone().into_os_string();
+    name.push(".lock");
+    let Ok(lock) = std::fs::File::open(&name) else {
+        return Ok(());
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match lock.try_lock_shared() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(CliError::new(
+                    code::AGENT,
+                    "keyfobd closed its connections but has not exited after 10 s; see its log",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+    }
 }

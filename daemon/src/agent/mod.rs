@@ -26,6 +26,7 @@ pub struct Agent {
     connections: AtomicUsize,
     socket: PathBuf,
     shutdown: watch::Sender<bool>,
+    closing: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -58,6 +59,7 @@ impl Agent {
     ) -> Self {
         let (events, _) = broadcast::channel(256);
         let (shutdown, _) = watch::channel(false);
+        let (closing, _) = watch::channel(false);
         Self {
             state: Mutex::new(state),
             vault,
@@ -67,6 +69,7 @@ impl Agent {
             connections: AtomicUsize::new(0),
             socket,
             shutdown,
+            closing,
         }
     }
 
@@ -89,6 +92,17 @@ impl Agent {
     pub fn request_shutdown(&self) {
         self.emit(Event::DaemonStopping);
         self.shutdown.send_replace(true);
+    }
+
+    /// A receiver that turns true when open connections should close: after the listener is
+    /// gone, so a client that sees its connection close finds no half-dead socket.
+    pub fn closing_signal(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Tells every connection to close.
+    pub fn close_connections(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Counts a connection in; the guard counts it out.

@@ -97,11 +97,11 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
     let mut buf = Vec::with_capacity(512);
     let mut session = Session::new(peer);
     let mut events: Option<broadcast::Receiver<Event>> = None;
-    let mut shutdown = agent.shutdown_signal();
+    let mut closing = agent.closing_signal();
     let mut line_deadline: Option<Instant> = None;
     loop {
         tokio::select! {
-            _ = crate::agent::stopped(&mut shutdown) => break,
+            _ = crate::agent::stopped(&mut closing) => break,
             ev = next_event(&mut events) => {
                 match ev {
                     Some(ev) if session.wants(&ev) => {

@@ -36,6 +36,7 @@ pub async fn serve(agent: Arc<Agent>, listener: Listener) {
     }
     // Dropping the listener removes the socket file, so new clients see "not running".
     drop(listener);
+    agent.close_connections();
     tracker.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
         .await

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 /// The keychain "service" attribute every Keyfob item carries.
 pub const SERVICE: &str = "keyfob";
-/// An entry read at start-up to prove the keychain answers and is unlocked.
+/// An item written at start-up to prove the keychain answers and is unlocked.
 const PROBE_KEY: &str = "keyfob-probe";
 
 /// Secrets as Secret Service items (`service=keyfob`, `username=<key>`).
@@ -25,10 +25,12 @@ impl KeychainVault {
     pub fn open() -> Result<Self, VaultError> {
         let store = Store::new().map_err(|e| VaultError::Unavailable(describe(&e)))?;
         let this = Self { store };
-        match this.entry(PROBE_KEY)?.get_secret() {
-            Ok(_) | Err(KError::NoEntry) => Ok(this),
-            Err(e) => Err(VaultError::Unavailable(describe(&e))),
-        }
+        // A read of a missing item succeeds even on a locked keyring; a write does not, so
+        // the probe writes (on a desktop, this is when the unlock prompt appears).
+        this.entry(PROBE_KEY)?
+            .set_secret(b"keyfob keychain probe")
+            .map_err(|e| VaultError::Unavailable(describe(&e)))?;
+        Ok(this)
     }
 
     fn entry(&self, key: &str) -> Result<keyring_core::Entry, VaultError> {
