@@ -125,7 +125,7 @@ impl Client {
         let mut this = Self::new(stream);
         let mut buf = this.encode::<Hello>(&hello_params(client))?;
         buf.extend(this.encode::<M>(params)?);
-        this.reader.get_mut().write_all(&buf)?;
+        this.write(&buf)?;
         this.hello = this.receive::<HelloResult>(0)?;
         let result = this.receive::<M::Result>(1)?;
         Ok((this, result))
@@ -182,8 +182,20 @@ impl Client {
     fn send<M: Method>(&mut self, params: &M::Params) -> Result<u64, ClientError> {
         let id = self.next_id;
         let buf = self.encode::<M>(params)?;
-        self.reader.get_mut().write_all(&buf)?;
+        self.write(&buf)?;
         Ok(id)
+    }
+
+    /// Writes a request; if the daemon already hung up, its last words (e.g. "forbidden")
+    /// are the better error than the broken pipe.
+    fn write(&mut self, buf: &[u8]) -> Result<(), ClientError> {
+        match self.reader.get_mut().write_all(buf) {
+            Ok(()) => Ok(()),
+            Err(e) => match self.read_one() {
+                Err(rpc @ ClientError::Rpc(_)) => Err(rpc),
+                _ => Err(ClientError::Io(e)),
+            },
+        }
     }
 
     fn receive<T: DeserializeOwned>(&mut self, id: u64) -> Result<T, ClientError> {
