@@ -1,1 +1,1 @@
-//! Benchmarks live in benches/.
+//! Benchmarks live in benches/ and in the scripts beside them.

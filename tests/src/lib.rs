@@ -194,6 +194,15 @@ impl TestEnv {
         s
     }
 
+    /// Fails if any daemon log of this env contains one of `secrets`.
+    pub fn assert_logs_free_of(&self, secrets: &[&str]) {
+        let logs = self.logs();
+        assert!(!logs.is_empty(), "no daemon log was written");
+        for s in secrets {
+            assert!(!logs.contains(s), "a secret appears in the daemon log");
+        }
+    }
+
     /// The pid in the daemon's lock file, if a daemon holds it.
     pub fn daemon_pid(&self) -> Option<i32> {
         std::fs::read_to_string(self.root().join("run/keyfob/agent.sock.lock"))

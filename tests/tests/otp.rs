@@ -259,6 +259,7 @@ fn recovery_codes_are_handed_out_once_each() {
     }
     seen.sort();
     assert_eq!(seen, ["aaaa-1111", "bbbb-2222", "cccc-3333"]);
+    env.assert_logs_free_of(&["aaaa-1111", "JBSWY3DPEHPK3PXP"]);
     let out = env.keyfob(&["otp", "recovery", "gh"]);
     assert_eq!(out.status.code(), Some(8));
     assert!(String::from_utf8_lossy(&out.stderr).contains("every recovery code"));

@@ -34,4 +34,5 @@ fn secrets_round_trip_and_are_encrypted_at_rest() {
     assert_eq!(out.status.code(), Some(4));
     let out = env.keyfob_in(&["secret", "set", "empty"], "");
     assert_eq!(out.status.code(), Some(8));
+    env.assert_logs_free_of(&["npm_s3cr3t_VALUE_42"]);
 }

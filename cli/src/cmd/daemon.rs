@@ -124,7 +124,12 @@ fn status(ctx: &Ctx) -> CliResult {
             st.pid, st.version, st.protocol
         );
         println!("socket:      {}", st.socket);
-        println!("vault:       {:?}: {}", st.vault, st.vault_detail);
+        let kind = serde_json::to_value(st.vault).unwrap_or_default();
+        println!(
+            "vault:       {}: {}",
+            kind.as_str().unwrap_or("?"),
+            st.vault_detail
+        );
         println!("uptime:      {} s", st.uptime_secs);
         println!("connections: {}", st.connections);
         println!(

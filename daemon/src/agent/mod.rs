@@ -73,6 +73,29 @@ impl Agent {
         }
     }
 
+    /// Stores `value` under `key`, runs `record` (the state-file half of the change), and if
+    /// that fails puts the previous value back, so a failed operation changes nothing.
+    async fn set_then_record(
+        &self,
+        key: &str,
+        value: zeroize::Zeroizing<Vec<u8>>,
+        record: impl std::future::Future<Output = Result<(), String>>,
+    ) -> Result<(), AgentError> {
+        let previous = self.vault.get(key).await?;
+        self.vault.set(key, value).await?;
+        if let Err(e) = record.await {
+            let restored = match previous {
+                Some(old) => self.vault.set(key, old).await,
+                None => self.vault.delete(key).await.map(|_| ()),
+            };
+            if let Err(re) = restored {
+                tracing::warn!(key, error = %re, "could not roll back a vault item after a failed state write");
+            }
+            return Err(AgentError::Storage(e));
+        }
+        Ok(())
+    }
+
     /// Subscribes to events.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()

@@ -90,20 +90,22 @@ impl Agent {
                 name: name.to_owned(),
             });
         }
-        // Secret first: an acknowledged entry always has its secret; a crash in between
-        // leaves at worst an unreferenced vault item, which the next add overwrites.
-        self.vault.set(&vault_key(OTP, name), entry.secret).await?;
         let record = OtpRecord {
             params: entry.params,
             recovery_unused: previous.as_ref().map_or(0, |r| r.recovery_unused),
             created: now_secs(),
         };
         let r2 = record.clone();
-        st.update(|s| {
-            s.otp.insert(name.to_owned(), r2);
-        })
-        .await
-        .map_err(AgentError::Storage)?;
+        // Secret first: an acknowledged entry always has its secret; a crash in between
+        // leaves at worst an unreferenced vault item, which the next add overwrites.
+        self.set_then_record(
+            &vault_key(OTP, name),
+            entry.secret,
+            st.update(|s| {
+                s.otp.insert(name.to_owned(), r2);
+            }),
+        )
+        .await?;
         drop(st);
         self.emit(Event::OtpChanged {
             name: name.to_owned(),

@@ -29,17 +29,20 @@ impl Agent {
         let mut st = self.state.lock().await;
         let replaced = st.get().secrets.contains_key(&p.name);
         let value = Zeroizing::new(p.value.expose().as_bytes().to_vec());
-        self.vault.set(&vault_key(SECRET, &p.name), value).await?;
-        st.update(|s| {
-            s.secrets.insert(
-                p.name.clone(),
-                SecretRecord {
-                    updated: now_secs(),
-                },
-            );
-        })
-        .await
-        .map_err(AgentError::Storage)?;
+        let name = p.name.clone();
+        self.set_then_record(
+            &vault_key(SECRET, &p.name),
+            value,
+            st.update(|s| {
+                s.secrets.insert(
+                    name,
+                    SecretRecord {
+                        updated: now_secs(),
+                    },
+                );
+            }),
+        )
+        .await?;
         drop(st);
         self.emit(Event::SecretChanged {
             name: p.name,
