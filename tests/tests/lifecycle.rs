@@ -141,3 +141,59 @@ fn a_wrong_passphrase_or_a_tampered_vault_refuses_to_start_and_changes_nothing()
     std::fs::write(&vault, &before).unwrap();
     assert_eq!(env.ok(&["secret", "get", "k"]), "v1\n");
 }
+
+#[test]
+fn the_vault_passphrase_is_asked_for_on_a_terminal() {
+    let mut env = TestEnv::new();
+    env.unset("KEYFOB_PASSPHRASE");
+    // `script` gives the CLI a real terminal; what we pipe in is what a person would type.
+    let typed = |env: &TestEnv, pass: &str| {
+        let mut c = keyfob_e2e::tool("script", "bsdutils");
+        c.env_clear();
+        c.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &env.env {
+            c.env(k, v);
+        }
+        let cmd = format!("{} daemon start", keyfob_e2e::bin("keyfob").display());
+        c.args(["-qec", &cmd, "/dev/null"]);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{pass}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, screen) = typed(&env, "typed passphrase");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("Vault passphrase:") && screen.contains("keyfobd started"),
+        "{screen}"
+    );
+    // Input typed ahead is echoed by the terminal before the prompt turns echo off; after the
+    // prompt, nothing of it may show.
+    let after_prompt = screen.split("Vault passphrase:").nth(1).unwrap_or_default();
+    assert!(
+        !after_prompt.contains("typed passphrase"),
+        "the passphrase was echoed: {screen}"
+    );
+    env.ok_in(&["secret", "set", "k"], "v");
+    env.ok(&["daemon", "stop"]);
+
+    // The vault was created with the typed passphrase.
+    env.set("KEYFOB_PASSPHRASE", "typed passphrase");
+    assert_eq!(env.ok(&["secret", "get", "k"]), "v\n");
+    env.ok(&["daemon", "stop"]);
+    env.unset("KEYFOB_PASSPHRASE");
+    let (code, screen) = typed(&env, "wrong");
+    assert_eq!(code, Some(3), "{screen}");
+    assert!(screen.contains("wrong passphrase"), "{screen}");
+}
