@@ -3,6 +3,7 @@
 mod cmd;
 mod ctx;
 mod exit;
+mod fast;
 mod input;
 mod spawn;
 
@@ -49,7 +50,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(fast) = fast::otp_code(&args) {
+        let ctx = ctx::Ctx::new(None, fast.json);
+        return finish(cmd::otp::code(&ctx, fast.name, fast.at));
+    }
+    let cli = Cli::parse_from(args);
     let ctx = ctx::Ctx::new(cli.socket.clone(), cli.json);
     let result = match cli.command {
         Command::Daemon { action } => cmd::daemon::run(&ctx, action),
@@ -60,6 +66,10 @@ fn main() -> ExitCode {
             Ok(())
         }
     };
+    finish(result)
+}
+
+fn finish(result: exit::CliResult) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod atomic;
 pub mod config;
 pub mod otp;
+pub mod plugins;
 pub mod server;
 pub mod vault;
 

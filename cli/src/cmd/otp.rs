@@ -157,19 +157,7 @@ pub fn run(ctx: &Ctx, action: OtpCmd) -> CliResult {
             }
         }
         OtpCmd::Import { file, replace } => import(ctx, file, replace),
-        OtpCmd::Code { name, at } => {
-            let r = ctx.call::<OtpCode>(&OtpCodeParams { name, at })?;
-            if ctx.json {
-                return ctx.print_json(&r);
-            }
-            match r.seconds_left {
-                Some(left) if std::io::stdout().is_terminal() => {
-                    println!("{}  ({left} s left)", r.code.expose())
-                }
-                _ => println!("{}", r.code.expose()),
-            }
-            Ok(())
-        }
+        OtpCmd::Code { name, at } => code(ctx, name, at),
         OtpCmd::List => {
             let list = ctx.call::<OtpList>(&Empty {})?;
             if ctx.json {
@@ -195,6 +183,21 @@ pub fn run(ctx: &Ctx, action: OtpCmd) -> CliResult {
         OtpCmd::Show { name, qr, yes } => show(ctx, name, qr, yes),
         OtpCmd::Recovery { name, add } => recovery(ctx, name, add),
     }
+}
+
+/// `otp code`; also reached by the fast path in `main`.
+pub fn code(ctx: &Ctx, name: String, at: Option<u64>) -> CliResult {
+    let r = ctx.call::<OtpCode>(&OtpCodeParams { name, at })?;
+    if ctx.json {
+        return ctx.print_json(&r);
+    }
+    match r.seconds_left {
+        Some(left) if std::io::stdout().is_terminal() => {
+            println!("{}  ({left} s left)", r.code.expose())
+        }
+        _ => println!("{}", r.code.expose()),
+    }
+    Ok(())
 }
 
 fn describe(e: &OtpInfo) -> String {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 use zeroize::Zeroize;
 
@@ -80,19 +80,9 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
     }
     tracing::debug!(pid = ?peer.pid, exe = ?peer.exe, "connection");
 
-    // Replies and events share one writer task so neither waits on the other's lock.
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(mut line) = out_rx.recv().await {
-            let res = wr.write_all(&line).await;
-            line.zeroize();
-            if res.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
-
+    // Replies and events are written inline by this one task: a writer task behind a
+    // channel would add a task hop to every round trip.
+    let mut out = Writer(wr);
     let mut reader = BufReader::new(rd);
     let mut buf = Vec::with_capacity(512);
     let mut session = Session::new(peer);
@@ -107,7 +97,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                     Some(ev) if session.wants(&ev) => {
                         let n = Notification { jsonrpc: JSONRPC.into(), method: EVENT_METHOD.into(), params: ev };
                         if let Ok(line) = to_line(&n)
-                            && out_tx.send(line).await.is_err()
+                            && out.send(line).await.is_err()
                         {
                             break;
                         }
@@ -117,7 +107,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                 }
             }
             _ = sleep_until(line_deadline) => {
-                let _ = out_tx.send(error_line(Value::Null, ErrorKind::InvalidRequest,
+                let _ = out.send(error_line(Value::Null, ErrorKind::InvalidRequest,
                     "the request line was not finished in time; closing the connection")).await;
                 break;
             }
@@ -131,7 +121,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                     buf.zeroize();
                     buf.clear();
                     if let Some(line) = outcome.reply
-                        && out_tx.send(line).await.is_err()
+                        && out.send(line).await.is_err()
                     {
                         break;
                     }
@@ -146,7 +136,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                 Ok(Frame::Eof) => break,
                 Err(kind) => {
                     if kind == ErrorKind::LineTooLong {
-                        let _ = out_tx.send(error_line(Value::Null, kind,
+                        let _ = out.send(error_line(Value::Null, kind,
                             format!("request line longer than {MAX_LINE_BYTES} bytes; closing the connection"))).await;
                     }
                     break;
@@ -155,8 +145,18 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
         }
     }
     buf.zeroize();
-    drop(out_tx);
-    let _ = writer.await;
+    let _ = out.0.shutdown().await;
+}
+
+/// The write half; lines may hold secrets, so each is wiped once written.
+struct Writer<W>(W);
+
+impl<W: tokio::io::AsyncWrite + Unpin> Writer<W> {
+    async fn send(&mut self, mut line: Vec<u8>) -> std::io::Result<()> {
+        let res = self.0.write_all(&line).await;
+        line.zeroize();
+        res
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
