@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Times `keyfob otp code` as a whole process (connect, hello, request, print) against a
-# running keyfobd, next to /bin/true for scale. Uses the release build and hyperfine.
+# running keyfobd, next to /bin/true for scale. Uses the release build (scripts/build-release:
+# the CLI as shipped, statically linked) and hyperfine.
 #   bench/otp-code.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 need_apt hyperfine
 runs="${1:-1000}"
-cargo build --release --bins --locked -q
-bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
+scripts/build-release >/dev/null
+bin="$PWD/dist"
 dir=$(mktemp -d -t keyfob-bench.XXXXXX)
 mkdir -p "$dir"/{home,run,config,data,state}; chmod 700 "$dir/run"
 export HOME="$dir/home" XDG_RUNTIME_DIR="$dir/run" XDG_CONFIG_HOME="$dir/config" \
