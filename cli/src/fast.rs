@@ -1,4 +1,5 @@
-//! The hot path: `keyfob otp code NAME [--at N] [--json]` recognised without building clap's
+//! The hot paths: `keyfob otp code NAME [--at N] [--json]` and `keyfob token NAME
+//! [--min-ttl N] [--json]` recognised without building clap's
 //! whole command tree, which costs about a fifth of a millisecond at every start. Anything
 //! it does not recognise exactly (help, typos, other flags) goes to clap as usual.
 
@@ -6,9 +7,9 @@ use std::ffi::OsString;
 
 /// A recognised fast-path invocation.
 pub struct OtpCodeArgs {
-    /// The entry's name.
+    /// The entry's or account's name.
     pub name: String,
-    /// `--at`.
+    /// `--at` (otp code) or `--min-ttl` (token).
     pub at: Option<u64>,
     /// `--json`.
     pub json: bool,
@@ -16,13 +17,22 @@ pub struct OtpCodeArgs {
 
 /// Parses `otp code NAME [--at N] [--json]` (flags in any order after `code`), or `None`.
 pub fn otp_code(args: &[OsString]) -> Option<OtpCodeArgs> {
+    parse(args, &["otp", "code"], "--at")
+}
+
+/// Parses `token NAME [--min-ttl N] [--json]` (`at` holds the min-ttl), or `None`.
+pub fn token(args: &[OsString]) -> Option<OtpCodeArgs> {
+    parse(args, &["token"], "--min-ttl")
+}
+
+fn parse(args: &[OsString], command: &[&str], number_flag: &str) -> Option<OtpCodeArgs> {
     let args: Vec<&str> = args
         .iter()
         .skip(1)
         .map(|a| a.to_str())
         .collect::<Option<_>>()?;
-    let (head, rest) = args.split_at_checked(2)?;
-    if head != ["otp", "code"] {
+    let (head, rest) = args.split_at_checked(command.len())?;
+    if head != command {
         return None;
     }
     let mut name = None;
@@ -32,7 +42,7 @@ pub fn otp_code(args: &[OsString]) -> Option<OtpCodeArgs> {
     while let Some(a) = it.next() {
         match *a {
             "--json" if !json => json = true,
-            "--at" if at.is_none() => at = Some(it.next()?.parse().ok()?),
+            f if f == number_flag && at.is_none() => at = Some(it.next()?.parse().ok()?),
             s if !s.starts_with('-') && name.is_none() => name = Some(s.to_owned()),
             _ => return None,
         }
@@ -67,5 +77,15 @@ mod tests {
         assert!(parse("otp code gh extra").is_none());
         assert!(parse("--json otp code gh").is_none());
         assert!(parse("otp list").is_none());
+        let v: Vec<OsString> = ["keyfob", "token", "work", "--min-ttl", "30"]
+            .map(OsString::from)
+            .to_vec();
+        let t = token(&v).unwrap();
+        assert_eq!((t.name.as_str(), t.at), ("work", Some(30)));
+        let v: Vec<OsString> = ["keyfob", "token", "work", "--min-ttl", "30"]
+            .map(OsString::from)
+            .to_vec();
+        let t = token(&v).unwrap();
+        assert_eq!((t.name.as_str(), t.at), ("work", Some(30)));
     }
 }

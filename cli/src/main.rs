@@ -37,6 +37,30 @@ enum Command {
         #[command(subcommand)]
         action: cmd::otp::OtpCmd,
     },
+    /// Accounts at identity providers.
+    Account {
+        #[command(subcommand)]
+        action: cmd::account::AccountCmd,
+    },
+    /// Sign an account in (device code or browser).
+    Login {
+        /// The account's name.
+        name: String,
+        /// Use the device flow: a code to enter on any device.
+        #[arg(long, conflicts_with = "browser")]
+        device: bool,
+        /// Use the browser flow on this machine.
+        #[arg(long)]
+        browser: bool,
+    },
+    /// Print a fresh access token for an account.
+    Token {
+        /// The account's name.
+        name: String,
+        /// The token must stay valid at least this many seconds (default 60).
+        #[arg(long, value_name = "SECONDS")]
+        min_ttl: Option<u64>,
+    },
     /// Static secrets (API keys and the like).
     Secret {
         #[command(subcommand)]
@@ -55,12 +79,23 @@ fn main() -> ExitCode {
         let ctx = ctx::Ctx::new(None, fast.json);
         return finish(cmd::otp::code(&ctx, fast.name, fast.at));
     }
+    if let Some(fast) = fast::token(&args) {
+        let ctx = ctx::Ctx::new(None, fast.json);
+        return finish(cmd::token::run(&ctx, fast.name, fast.at));
+    }
     let cli = Cli::parse_from(args);
     let ctx = ctx::Ctx::new(cli.socket.clone(), cli.json);
     let result = match cli.command {
         Command::Daemon { action } => cmd::daemon::run(&ctx, action),
         Command::Otp { action } => cmd::otp::run(&ctx, action),
         Command::Secret { action } => cmd::secret::run(&ctx, action),
+        Command::Account { action } => cmd::account::run(&ctx, action),
+        Command::Login {
+            name,
+            device,
+            browser,
+        } => cmd::login::run(&ctx, name, device, browser),
+        Command::Token { name, min_ttl } => cmd::token::run(&ctx, name, min_ttl),
         Command::Completions { shell } => {
             cmd::completions::run(shell);
             Ok(())

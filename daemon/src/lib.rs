@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod atomic;
 pub mod config;
+pub mod flows;
 pub mod otp;
 pub mod plugins;
 pub mod server;
@@ -113,7 +114,21 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let signals = Signals::install()
         .map_err(|e| StartError::State(format!("cannot install signal handlers: {e}")))?;
     let listener = claim.bind()?;
-    let agent = Arc::new(Agent::new(state, vault, opened.detail, socket.clone()));
+    let auth = agent::auth::Auth::new(
+        flows::http_client().map_err(|e| StartError::State(e.to_string()))?,
+        load_plugins(&config_path),
+    );
+    let agent = Arc::new(Agent::new(
+        state,
+        vault,
+        opened.detail,
+        socket.clone(),
+        auth,
+    ));
+    agent
+        .report_interrupted_refreshes()
+        .await
+        .map_err(|e| StartError::State(e.to_string()))?;
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "keyfobd ready");
     if opts.notify_ready {
         let mut out = std::io::stdout().lock();
@@ -125,6 +140,23 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     drop(claim);
     tracing::info!("keyfobd stopped");
     Ok(())
+}
+
+/// Bundled plugins plus those in `plugins/` beside the config file; a broken user plugin is
+/// logged with the offending key and left out, never fatal.
+fn load_plugins(config_path: &std::path::Path) -> Vec<plugins::Manifest> {
+    let mut all = plugins::bundled();
+    if let Some(dir) = config_path.parent() {
+        let (user, bad) = plugins::load_dir(&dir.join("plugins"));
+        for e in bad {
+            tracing::warn!(error = %e, "skipping a plugin");
+        }
+        for m in user {
+            all.retain(|b| b.id != m.id);
+            all.push(m);
+        }
+    }
+    all
 }
 
 struct Signals {

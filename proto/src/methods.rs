@@ -398,3 +398,182 @@ method!(
     /// Deletes a static secret.
     SecretRemove, "secret.rm", NameParams, Empty
 );
+
+// ---- accounts, sign-in, tokens ----
+
+/// Whether an account can produce tokens now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    /// Never signed in, or signed out.
+    SignedOut,
+    /// Holds a grant.
+    SignedIn,
+    /// The grant is dead: `keyfob login NAME`.
+    NeedsLogin,
+}
+
+/// `account.add` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountAddParams {
+    /// The account's name.
+    pub name: String,
+    /// A plugin id (`github`, `oidc`, ...).
+    pub provider: String,
+    /// The issuer, for providers whose issuer is a parameter.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The client secret, for confidential clients.
+    #[serde(default)]
+    pub client_secret: Option<Sensitive>,
+    /// Scopes; empty means the provider's defaults.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Audience / resource to request, where the provider supports it.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Other plugin parameters (`tenant=...`).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+/// An account as listed: never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// The name.
+    pub name: String,
+    /// The plugin id.
+    pub provider: String,
+    /// The issuer, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The client id.
+    pub client_id: String,
+    /// Whether a client secret is stored.
+    pub confidential: bool,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// Audience requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Sign-in state.
+    pub state: AccountState,
+    /// Why the state is what it is (e.g. the provider's refusal), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// When the cached access token expires (Unix seconds), if one is cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_expires_at: Option<u64>,
+}
+
+method!(
+    /// Adds an account (no sign-in yet).
+    AccountAdd, "account.add", AccountAddParams, AccountInfo
+);
+method!(
+    /// Lists accounts.
+    AccountList, "account.list", Empty, Vec<AccountInfo>
+);
+method!(
+    /// Shows one account.
+    AccountShow, "account.show", NameParams, AccountInfo
+);
+method!(
+    /// Removes an account and its secrets (without revoking; see `logout`).
+    AccountRemove, "account.rm", NameParams, Empty
+);
+
+/// A sign-in flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFlow {
+    /// RFC 8628 device authorization.
+    Device,
+    /// Authorization code + PKCE on a loopback redirect.
+    Browser,
+}
+
+/// `login.start` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginStartParams {
+    /// The account.
+    pub name: String,
+    /// The flow; default: the provider's first.
+    #[serde(default)]
+    pub flow: Option<LoginFlow>,
+}
+
+/// `login.start` result: what the person must do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginStarted {
+    /// Pass to `login.wait`.
+    pub login_id: String,
+    /// The flow in use.
+    pub flow: LoginFlow,
+    /// Device flow: the code to enter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_code: Option<String>,
+    /// Device flow: where to enter it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_uri: Option<String>,
+    /// Device flow: the URI with the code filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_uri_complete: Option<String>,
+    /// Browser flow: the URL to open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+    /// Seconds until the sign-in expires.
+    pub expires_in: u64,
+}
+
+/// `login.wait` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginWaitParams {
+    /// From `login.start`.
+    pub login_id: String,
+}
+
+method!(
+    /// Starts a sign-in (at most one per account at a time).
+    LoginStart, "login.start", LoginStartParams, LoginStarted
+);
+method!(
+    /// Waits for a sign-in to finish.
+    LoginWait, "login.wait", LoginWaitParams, AccountInfo
+);
+
+/// `token.get` params.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenParams {
+    /// The account.
+    pub name: String,
+    /// The token must stay valid at least this long (seconds); default 60.
+    #[serde(default)]
+    pub min_ttl: Option<u64>,
+}
+
+/// `token.get` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResult {
+    /// The access token.
+    pub access_token: Sensitive,
+    /// Usually "Bearer".
+    pub token_type: String,
+    /// Unix seconds when it expires (None: the provider gave no lifetime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// Scopes granted, when the provider said.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+method!(
+    /// A fresh access token for an account (cached; refreshed once for all waiters).
+    TokenGet, "token.get", TokenParams, TokenResult
+);

@@ -1,6 +1,9 @@
 //! One module per command group.
 
+pub mod account;
 pub mod completions;
 pub mod daemon;
+pub mod login;
 pub mod otp;
 pub mod secret;
+pub mod token;

@@ -43,6 +43,12 @@ pub enum AgentError {
     /// Stored data disagrees with itself.
     #[error("{0}")]
     Inconsistent(String),
+    /// The account needs a new sign-in; the message names `keyfob login NAME`.
+    #[error("{0}")]
+    NeedsLogin(String),
+    /// The identity provider failed or refused.
+    #[error("{0}")]
+    Provider(String),
 }
 
 impl From<AgentError> for RpcError {
@@ -57,6 +63,8 @@ impl From<AgentError> for RpcError {
             AgentError::Vault(_) => ErrorKind::VaultUnavailable,
             AgentError::Exhausted(_) => ErrorKind::Exhausted,
             AgentError::Inconsistent(_) => ErrorKind::Internal,
+            AgentError::NeedsLogin(_) => ErrorKind::NeedsLogin,
+            AgentError::Provider(_) => ErrorKind::ProviderError,
         };
         RpcError::new(kind, e.to_string())
     }

@@ -1,10 +1,14 @@
 //! The agent: state, vault and events, and the operations the protocol exposes.
 
+mod account_ops;
+pub mod auth;
 mod error;
+mod login_ops;
 pub mod names;
 mod otp_ops;
 mod secret_ops;
 pub mod state;
+mod token_ops;
 
 pub use error::AgentError;
 
@@ -27,6 +31,7 @@ pub struct Agent {
     socket: PathBuf,
     shutdown: watch::Sender<bool>,
     closing: watch::Sender<bool>,
+    auth: auth::Auth,
 }
 
 impl std::fmt::Debug for Agent {
@@ -56,6 +61,7 @@ impl Agent {
         vault: VaultHandle,
         vault_detail: String,
         socket: PathBuf,
+        auth: auth::Auth,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
         let (shutdown, _) = watch::channel(false);
@@ -70,6 +76,7 @@ impl Agent {
             socket,
             shutdown,
             closing,
+            auth,
         }
     }
 

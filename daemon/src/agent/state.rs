@@ -33,6 +33,40 @@ pub struct SecretRecord {
     pub updated: u64,
 }
 
+/// One account's record (no secrets: those live in the vault).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRecord {
+    /// The plugin id.
+    pub provider: String,
+    /// The resolved issuer, for OIDC providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The client id.
+    pub client_id: String,
+    /// Whether a client secret is in the vault.
+    pub confidential: bool,
+    /// Scopes to request.
+    pub scopes: Vec<String>,
+    /// Audience to request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Plugin parameters.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Sign-in state.
+    pub state: keyfob_proto::methods::AccountState,
+    /// Why, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Set (Unix seconds) while a refresh request is out; found set at start-up, it means the
+    /// daemon died between sending a refresh and storing its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_in_flight: Option<u64>,
+    /// Unix seconds.
+    pub created: u64,
+}
+
 /// Everything in the state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +82,9 @@ pub struct State {
     /// Static secrets by name.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretRecord>,
+    /// Accounts by name.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, AccountRecord>,
 }
 
 impl Default for State {
@@ -57,6 +94,7 @@ impl Default for State {
             vault: None,
             otp: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            accounts: BTreeMap::new(),
         }
     }
 }

@@ -190,7 +190,7 @@ struct LineOutcome {
     stop_daemon: bool,
 }
 
-async fn handle_line(agent: &Agent, session: &mut Session, bytes: &[u8]) -> LineOutcome {
+async fn handle_line(agent: &Arc<Agent>, session: &mut Session, bytes: &[u8]) -> LineOutcome {
     let mut out = LineOutcome {
         reply: None,
         close: false,

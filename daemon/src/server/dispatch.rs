@@ -76,7 +76,12 @@ fn encode<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
 }
 
 /// Runs one request.
-pub async fn dispatch(agent: &Agent, session: &mut Session, method: &str, params: Value) -> Reply {
+pub async fn dispatch(
+    agent: &std::sync::Arc<Agent>,
+    session: &mut Session,
+    method: &str,
+    params: Value,
+) -> Reply {
     let cont = |r: Result<Value, RpcError>| match r {
         Ok(v) => Ok((v, Outcome::Continue)),
         Err(e) => Err((e, Outcome::Continue)),
@@ -165,6 +170,15 @@ pub async fn dispatch(agent: &Agent, session: &mut Session, method: &str, params
             agent.secret_list().await
         )),
         SecretRemove::NAME => call!(SecretRemove, |p| agent.secret_remove(p).await),
+        AccountAdd::NAME => call!(AccountAdd, |p| agent.account_add(p).await),
+        AccountList::NAME => call!(AccountList, |_p| Ok::<_, RpcError>(
+            agent.account_list().await
+        )),
+        AccountShow::NAME => call!(AccountShow, |p| agent.account_show(p).await),
+        AccountRemove::NAME => call!(AccountRemove, |p| agent.account_remove(p).await),
+        LoginStart::NAME => call!(LoginStart, |p| agent.login_start(p).await),
+        LoginWait::NAME => call!(LoginWait, |p| agent.login_wait(p).await),
+        TokenGet::NAME => call!(TokenGet, |p| agent.token_get(p).await),
         other => Err((
             RpcError::new(
                 ErrorKind::MethodNotFound,

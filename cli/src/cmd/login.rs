@@ -1,0 +1,59 @@
+//! `keyfob login NAME [--device|--browser] [--json]`.
+
+use crate::ctx::Ctx;
+use crate::exit::CliResult;
+use keyfob_proto::methods::*;
+use std::io::IsTerminal;
+
+/// Signs an account in and waits until the person approved it.
+pub fn run(ctx: &Ctx, name: String, device: bool, browser: bool) -> CliResult {
+    let flow = match (device, browser) {
+        (true, _) => Some(LoginFlow::Device),
+        (_, true) => Some(LoginFlow::Browser),
+        _ => None,
+    };
+    let started = ctx.call::<LoginStart>(&LoginStartParams {
+        name: name.clone(),
+        flow,
+    })?;
+    if ctx.json {
+        // First line: what to show; last line: the outcome.
+        ctx.print_json(&started)?;
+    } else {
+        show(&name, &started);
+    }
+    let info = ctx.call::<LoginWait>(&LoginWaitParams {
+        login_id: started.login_id.clone(),
+    })?;
+    if ctx.json {
+        ctx.print_json(&info)
+    } else {
+        eprintln!("signed in to {} ({})", info.name, info.provider);
+        Ok(())
+    }
+}
+
+fn show(name: &str, s: &LoginStarted) {
+    if let (Some(code), Some(uri)) = (&s.user_code, &s.verification_uri) {
+        eprintln!("To sign in to {name}, open {uri} and enter the code:\n\n    {code}\n");
+        if let Some(complete) = &s.verification_uri_complete {
+            eprintln!("or open {complete}");
+            if std::io::stderr().is_terminal()
+                && let Ok(qr) = qrcode::QrCode::new(complete.as_bytes())
+            {
+                let art = qr
+                    .render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build();
+                eprintln!("{art}");
+            }
+        }
+        eprintln!(
+            "Waiting for approval (the code expires in {} s)...",
+            s.expires_in
+        );
+    }
+    if let Some(url) = &s.authorize_url {
+        eprintln!("To sign in to {name}, open:\n\n    {url}\n\nWaiting for the browser...");
+    }
+}

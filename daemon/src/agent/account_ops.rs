@@ -1,0 +1,167 @@
+//! Accounts: add, list, show, remove. Non-secret facts in the state file; the client secret
+//! and refresh token in the vault.
+
+use super::state::AccountRecord;
+use super::{Agent, AgentError, names, now_secs, vault_key};
+use keyfob_proto::methods::*;
+use std::time::UNIX_EPOCH;
+use zeroize::Zeroizing;
+
+/// Vault key prefixes for an account's secrets.
+pub(super) const CLIENT_SECRET: &str = "client-secret";
+pub(super) const REFRESH: &str = "refresh";
+
+pub(super) fn not_found(name: &str) -> AgentError {
+    AgentError::NotFound {
+        what: "account",
+        cmd: "account",
+        name: name.to_owned(),
+    }
+}
+
+impl Agent {
+    pub(super) fn account_info(&self, name: &str, r: &AccountRecord) -> AccountInfo {
+        let expires = self
+            .auth
+            .cached(name)
+            .and_then(|t| t.expires_at)
+            .and_then(|e| e.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        AccountInfo {
+            name: name.to_owned(),
+            provider: r.provider.clone(),
+            issuer: r.issuer.clone(),
+            client_id: r.client_id.clone(),
+            confidential: r.confidential,
+            scopes: r.scopes.clone(),
+            audience: r.audience.clone(),
+            state: r.state,
+            detail: r.detail.clone(),
+            access_expires_at: expires,
+        }
+    }
+
+    /// `account.add`.
+    pub async fn account_add(&self, p: AccountAddParams) -> Result<AccountInfo, AgentError> {
+        names::validate("account", &p.name).map_err(AgentError::Invalid)?;
+        let manifest = self.auth.plugin(&p.provider).ok_or_else(|| {
+            let known: Vec<&str> = self.auth.plugins.iter().map(|m| m.id.as_str()).collect();
+            AgentError::Invalid(format!(
+                "unknown provider {:?}: use one of {}",
+                p.provider,
+                known.join(", ")
+            ))
+        })?;
+        if p.client_id.trim().is_empty() {
+            return Err(AgentError::Invalid("--client-id is empty".into()));
+        }
+        let mut params = p.params.clone();
+        if let Some(issuer) = &p.issuer {
+            // --issuer fills the issuer template's one parameter ({issuer}, {host}).
+            let template = manifest.issuer.clone().unwrap_or_default();
+            let slot = template
+                .split('{')
+                .nth(1)
+                .and_then(|r| r.split('}').next())
+                .map(str::to_owned);
+            match slot {
+                Some(slot) => {
+                    params.insert(slot, issuer.trim_end_matches('/').to_owned());
+                }
+                None => {
+                    return Err(AgentError::Invalid(format!(
+                        "provider {} has a fixed issuer; --issuer applies to providers like \"oidc\"",
+                        manifest.id
+                    )));
+                }
+            }
+        }
+        let issuer = manifest.issuer_for(&params).map_err(AgentError::Invalid)?;
+        let scopes = if p.scopes.is_empty() {
+            manifest.scopes.clone()
+        } else {
+            p.scopes.clone()
+        };
+        let mut st = self.state.lock().await;
+        if st.get().accounts.contains_key(&p.name) {
+            return Err(AgentError::AlreadyExists {
+                what: "account",
+                cmd: "account",
+                name: p.name.clone(),
+            });
+        }
+        if let Some(secret) = &p.client_secret {
+            self.vault
+                .set(
+                    &vault_key(CLIENT_SECRET, &p.name),
+                    Zeroizing::new(secret.expose().as_bytes().to_vec()),
+                )
+                .await?;
+        }
+        let record = AccountRecord {
+            provider: manifest.id.clone(),
+            issuer,
+            client_id: p.client_id.clone(),
+            confidential: p.client_secret.is_some(),
+            scopes,
+            audience: p.audience.clone(),
+            params,
+            state: AccountState::SignedOut,
+            detail: None,
+            refresh_in_flight: None,
+            created: now_secs(),
+        };
+        let r2 = record.clone();
+        let name = p.name.clone();
+        st.update(|s| {
+            s.accounts.insert(name, r2);
+        })
+        .await
+        .map_err(AgentError::Storage)?;
+        Ok(self.account_info(&p.name, &record))
+    }
+
+    /// `account.list`.
+    pub async fn account_list(&self) -> Vec<AccountInfo> {
+        let st = self.state.lock().await;
+        st.get()
+            .accounts
+            .iter()
+            .map(|(n, r)| self.account_info(n, r))
+            .collect()
+    }
+
+    /// `account.show`.
+    pub async fn account_show(&self, p: NameParams) -> Result<AccountInfo, AgentError> {
+        let st = self.state.lock().await;
+        let r = st
+            .get()
+            .accounts
+            .get(&p.name)
+            .ok_or_else(|| not_found(&p.name))?;
+        Ok(self.account_info(&p.name, r))
+    }
+
+    /// `account.rm`: forgets the account locally (the grant is not revoked).
+    pub async fn account_remove(&self, p: NameParams) -> Result<Empty, AgentError> {
+        let mut st = self.state.lock().await;
+        if !st.get().accounts.contains_key(&p.name) {
+            return Err(not_found(&p.name));
+        }
+        st.update(|s| {
+            s.accounts.remove(&p.name);
+        })
+        .await
+        .map_err(AgentError::Storage)?;
+        self.auth.forget(&p.name);
+        for key in [
+            vault_key(REFRESH, &p.name),
+            vault_key(CLIENT_SECRET, &p.name),
+        ] {
+            if let Err(e) = self.vault.delete(&key).await {
+                tracing::warn!(account = %p.name, error = %e, "could not delete a removed account's vault item");
+            }
+        }
+        Ok(Empty {})
+    }
+}

@@ -1,0 +1,247 @@
+//! Sign-in: start a flow, let a person approve it, store the grant. At most one sign-in per
+//! account runs at a time; asking again returns the one in progress.
+
+use super::account_ops::{CLIENT_SECRET, REFRESH, not_found};
+use super::auth::{CachedToken, LoginSlot};
+use super::{Agent, AgentError, vault_key};
+use crate::flows::token::{ClientCreds, TokenResponse};
+use crate::flows::{self, Endpoints, FlowError, device};
+use keyfob_proto::methods::*;
+use keyfob_proto::{ErrorKind, RpcError};
+use oauth2::TokenResponse as _;
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+impl From<FlowError> for AgentError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::Config(m) => AgentError::Invalid(m),
+            other => AgentError::Provider(other.to_string()),
+        }
+    }
+}
+
+impl Agent {
+    /// The account's endpoints (resolved once, then cached) and client credentials.
+    pub(super) async fn provider_for(
+        &self,
+        name: &str,
+    ) -> Result<(Endpoints, ClientCreds), AgentError> {
+        let record = {
+            let st = self.state.lock().await;
+            st.get()
+                .accounts
+                .get(name)
+                .cloned()
+                .ok_or_else(|| not_found(name))?
+        };
+        let secret = if record.confidential {
+            let bytes = self.vault.get(&vault_key(CLIENT_SECRET, name)).await?.ok_or_else(|| {
+                AgentError::Inconsistent(format!(
+                    "the client secret of account {name:?} is missing from the vault: remove and add the account again"
+                ))
+            })?;
+            Some(SecretString::from(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
+        } else {
+            None
+        };
+        let creds = ClientCreds {
+            id: record.client_id.clone(),
+            secret,
+        };
+        let cached = self
+            .auth
+            .endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
+        let ep = match cached {
+            Some(ep) => ep,
+            None => {
+                let manifest = self.auth.plugin(&record.provider).ok_or_else(|| {
+                    AgentError::Invalid(format!(
+                        "account {name:?} uses provider {:?}, which is no longer installed",
+                        record.provider
+                    ))
+                })?;
+                let ep = flows::resolve(&self.auth.http, manifest, &record.params).await?;
+                self.auth
+                    .endpoints
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_owned(), ep.clone());
+                ep
+            }
+        };
+        Ok((ep, creds))
+    }
+
+    /// `login.start`.
+    pub async fn login_start(
+        self: &Arc<Self>,
+        p: LoginStartParams,
+    ) -> Result<LoginStarted, AgentError> {
+        let record = {
+            let st = self.state.lock().await;
+            st.get()
+                .accounts
+                .get(&p.name)
+                .cloned()
+                .ok_or_else(|| not_found(&p.name))?
+        };
+        if let Some(active) = self.auth.active_login(&p.name) {
+            return Ok(active.started.clone());
+        }
+        let manifest_flows = self
+            .auth
+            .plugin(&record.provider)
+            .map(|m| m.flows.clone())
+            .unwrap_or_default();
+        let flow = p.flow.unwrap_or(match manifest_flows.first() {
+            Some(crate::plugins::Flow::Browser) => LoginFlow::Browser,
+            _ => LoginFlow::Device,
+        });
+        if flow == LoginFlow::Browser {
+            return Err(AgentError::Invalid(
+                "the browser sign-in is not available in this version: use --device".into(),
+            ));
+        }
+        let (ep, creds) = self.provider_for(&p.name).await?;
+        let started = device::start(&self.auth.http, &ep, &creds, &record.scopes).await?;
+        let d = &started.details;
+        let login_id = random_id();
+        let info = LoginStarted {
+            login_id: login_id.clone(),
+            flow,
+            user_code: Some(d.user_code().secret().clone()),
+            verification_uri: Some(d.verification_uri().to_string()),
+            verification_uri_complete: d.verification_uri_complete().map(|u| u.secret().clone()),
+            authorize_url: None,
+            expires_in: d.expires_in().as_secs(),
+        };
+        let (tx, rx) = watch::channel(None);
+        self.auth
+            .logins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                login_id.clone(),
+                Arc::new(LoginSlot {
+                    account: p.name.clone(),
+                    started: info.clone(),
+                    outcome: rx,
+                }),
+            );
+        tracing::info!(account = %p.name, "device sign-in started");
+        let agent = Arc::clone(self);
+        let name = p.name.clone();
+        tokio::spawn(async move {
+            let outcome = match device::finish(&agent.auth.http, &ep, &creds, &started).await {
+                Ok(tr) => agent.store_grant(&name, tr).await,
+                Err(e) => Err(AgentError::from(e)),
+            };
+            match &outcome {
+                Ok(_) => tracing::info!(account = %name, "signed in"),
+                Err(e) => tracing::warn!(account = %name, error = %e, "sign-in failed"),
+            }
+            let _ = tx.send(Some(outcome.map_err(RpcError::from)));
+        });
+        Ok(info)
+    }
+
+    /// `login.wait`.
+    pub async fn login_wait(&self, p: LoginWaitParams) -> Result<AccountInfo, RpcError> {
+        let slot = self
+            .auth
+            .logins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&p.login_id)
+            .cloned()
+            .ok_or_else(|| {
+                RpcError::new(
+                    ErrorKind::NotFound,
+                    "no such sign-in: start one with `keyfob login NAME`",
+                )
+            })?;
+        let mut rx = slot.outcome.clone();
+        let done = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| {
+                RpcError::new(
+                    ErrorKind::Internal,
+                    "the sign-in task ended without an outcome",
+                )
+            })?
+            .clone();
+        done.unwrap_or_else(|| Err(RpcError::new(ErrorKind::Internal, "no outcome")))
+    }
+
+    /// Stores a new grant: refresh token into the vault first, then the state, then the
+    /// access token into the cache.
+    pub(super) async fn store_grant(
+        &self,
+        name: &str,
+        tr: TokenResponse,
+    ) -> Result<AccountInfo, AgentError> {
+        let mut st = self.state.lock().await;
+        if let Some(rt) = tr.refresh_token() {
+            self.vault
+                .set(
+                    &vault_key(REFRESH, name),
+                    Zeroizing::new(rt.secret().as_bytes().to_vec()),
+                )
+                .await?;
+        }
+        let n = name.to_owned();
+        st.update(|s| {
+            if let Some(a) = s.accounts.get_mut(&n) {
+                a.state = AccountState::SignedIn;
+                a.detail = None;
+                a.refresh_in_flight = None;
+            }
+        })
+        .await
+        .map_err(AgentError::Storage)?;
+        self.auth.cache(name, cached_from(&tr));
+        self.auth
+            .gate(name)
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let r = st
+            .get()
+            .accounts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))?;
+        Ok(self.account_info(name, &r))
+    }
+}
+
+/// The cache entry for a token response.
+pub(super) fn cached_from(tr: &TokenResponse) -> CachedToken {
+    CachedToken {
+        access: SecretString::from(tr.access_token().secret().clone()),
+        token_type: "Bearer".into(),
+        expires_at: tr.expires_in().map(|d| SystemTime::now() + d),
+        scopes: tr
+            .scopes()
+            .map(|s| s.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A random, unguessable id (128 bits, hex).
+fn random_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 16];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,189 @@
+//! `token.get`: a fresh access token from the cache, or from one refresh shared by every
+//! waiting caller. The rotated refresh token reaches the vault before anyone sees the new
+//! access token.
+
+use super::account_ops::{REFRESH, not_found};
+use super::login_ops::cached_from;
+use super::{Agent, AgentError, now_secs, vault_key};
+use crate::flows::{FlowError, refresh};
+use keyfob_proto::Sensitive;
+use keyfob_proto::methods::*;
+use oauth2::TokenResponse as _;
+use secrecy::ExposeSecret;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
+
+/// Default minimum remaining lifetime of a served token.
+const DEFAULT_MIN_TTL: u64 = 60;
+/// Served tokens also keep this margin, for clock skew and time in flight.
+const SKEW: Duration = Duration::from_secs(10);
+
+fn usable(t: &super::auth::CachedToken, min_ttl: Duration) -> bool {
+    match t.expires_at {
+        None => true,
+        Some(exp) => exp
+            .duration_since(SystemTime::now())
+            .is_ok_and(|left| left >= min_ttl + SKEW),
+    }
+}
+
+fn result(t: super::auth::CachedToken) -> TokenResult {
+    TokenResult {
+        access_token: Sensitive::new(t.access.expose_secret().to_owned()),
+        token_type: t.token_type,
+        expires_at: t
+            .expires_at
+            .and_then(|e| e.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs()),
+        scopes: t.scopes,
+    }
+}
+
+fn needs_login(name: &str, why: &str) -> AgentError {
+    AgentError::NeedsLogin(format!(
+        "account {name:?} needs a new sign-in ({why}): run `keyfob login {name}`"
+    ))
+}
+
+impl Agent {
+    /// `token.get`.
+    pub async fn token_get(&self, p: TokenParams) -> Result<TokenResult, AgentError> {
+        let min_ttl = Duration::from_secs(p.min_ttl.unwrap_or(DEFAULT_MIN_TTL));
+        if let Some(t) = self.auth.cached(&p.name).filter(|t| usable(t, min_ttl)) {
+            return Ok(result(t));
+        }
+        let gate = self.auth.gate(&p.name);
+        let seen = gate.generation.load(Ordering::SeqCst);
+        let _turn = gate.lock.lock().await;
+        // Someone refreshed while we waited: theirs is the freshest token there is, even if
+        // the provider's lifetime is shorter than min_ttl.
+        if gate.generation.load(Ordering::SeqCst) != seen
+            && let Some(t) = self.auth.cached(&p.name)
+        {
+            return Ok(result(t));
+        }
+        if let Some(t) = self.auth.cached(&p.name).filter(|t| usable(t, min_ttl)) {
+            return Ok(result(t));
+        }
+        let record = {
+            let st = self.state.lock().await;
+            st.get()
+                .accounts
+                .get(&p.name)
+                .cloned()
+                .ok_or_else(|| not_found(&p.name))?
+        };
+        match record.state {
+            AccountState::SignedIn => {}
+            AccountState::SignedOut => return Err(needs_login(&p.name, "not signed in")),
+            AccountState::NeedsLogin => {
+                return Err(needs_login(
+                    &p.name,
+                    record.detail.as_deref().unwrap_or("the grant ended"),
+                ));
+            }
+        }
+        let old = self
+            .vault
+            .get(&vault_key(REFRESH, &p.name))
+            .await?
+            .ok_or_else(|| needs_login(&p.name, "no refresh token is stored"))?;
+        let old = Zeroizing::new(String::from_utf8_lossy(&old).into_owned());
+        let (ep, creds) = self.provider_for(&p.name).await?;
+
+        // Mark the refresh as in flight, so a crash before its result is stored is noticed.
+        self.mark_refresh(&p.name, Some(now_secs())).await?;
+        let outcome = refresh::refresh(&self.auth.http, &ep, &creds, &old, &[]).await;
+        match outcome {
+            Ok(tr) => {
+                if let Some(new) = tr.refresh_token()
+                    && new.secret().as_str() != old.as_str()
+                {
+                    // The rotated token must be durable before any caller holds the new
+                    // access token: losing it would lose the grant.
+                    self.vault
+                        .set(
+                            &vault_key(REFRESH, &p.name),
+                            Zeroizing::new(new.secret().as_bytes().to_vec()),
+                        )
+                        .await?;
+                }
+                self.mark_refresh(&p.name, None).await?;
+                let cached = cached_from(&tr);
+                self.auth.cache(&p.name, cached.clone());
+                gate.generation.fetch_add(1, Ordering::SeqCst);
+                tracing::info!(account = %p.name, rotated = tr.refresh_token().is_some(), "refreshed");
+                Ok(result(cached))
+            }
+            Err(FlowError::InvalidGrant(why)) => {
+                self.auth.forget(&p.name);
+                let n = p.name.clone();
+                let detail = format!("the provider refused the refresh token: {why}");
+                let d2 = detail.clone();
+                self.state
+                    .lock()
+                    .await
+                    .update(|s| {
+                        if let Some(a) = s.accounts.get_mut(&n) {
+                            a.state = AccountState::NeedsLogin;
+                            a.detail = Some(d2);
+                            a.refresh_in_flight = None;
+                        }
+                    })
+                    .await
+                    .map_err(AgentError::Storage)?;
+                tracing::warn!(account = %p.name, "grant refused; the account needs a new sign-in");
+                Err(needs_login(&p.name, &detail))
+            }
+            Err(e) => {
+                self.mark_refresh(&p.name, None).await?;
+                Err(AgentError::from(e))
+            }
+        }
+    }
+
+    async fn mark_refresh(&self, name: &str, at: Option<u64>) -> Result<(), AgentError> {
+        let n = name.to_owned();
+        self.state
+            .lock()
+            .await
+            .update(|s| {
+                if let Some(a) = s.accounts.get_mut(&n) {
+                    a.refresh_in_flight = at;
+                }
+            })
+            .await
+            .map_err(AgentError::Storage)
+    }
+
+    /// At start-up: reports accounts whose refresh was cut short by a crash.
+    pub async fn report_interrupted_refreshes(&self) -> Result<(), AgentError> {
+        let mut st = self.state.lock().await;
+        let hit: Vec<(String, u64)> = st
+            .get()
+            .accounts
+            .iter()
+            .filter_map(|(n, a)| a.refresh_in_flight.map(|t| (n.clone(), t)))
+            .collect();
+        if hit.is_empty() {
+            return Ok(());
+        }
+        st.update(|s| {
+            for (n, t) in &hit {
+                if let Some(a) = s.accounts.get_mut(n) {
+                    a.refresh_in_flight = None;
+                    a.detail = Some(format!(
+                        "a refresh was interrupted by a daemon crash at {t} (Unix time); if the provider rotated the refresh token then, the next refresh fails and `keyfob login {n}` is needed"
+                    ));
+                }
+            }
+        })
+        .await
+        .map_err(AgentError::Storage)?;
+        for (n, _) in hit {
+            tracing::warn!(account = %n, "a refresh was interrupted by a crash; see `keyfob account show`");
+        }
+        Ok(())
+    }
+}

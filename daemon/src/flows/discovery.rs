@@ -1,0 +1,58 @@
+//! OpenID Connect discovery (`/.well-known/openid-configuration`).
+
+use super::{Endpoints, FlowError};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: String,
+    token_endpoint: String,
+    authorization_endpoint: Option<String>,
+    device_authorization_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
+    jwks_uri: Option<String>,
+}
+
+/// Fetches the issuer's metadata; the `issuer` it states must be the one asked for.
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, FlowError> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let resp = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| FlowError::Transient(format!("discovery at {url}: {e}")))?;
+    let status = resp.status();
+    if status.is_server_error() {
+        return Err(FlowError::Transient(format!(
+            "discovery at {url}: HTTP {status}"
+        )));
+    }
+    if !status.is_success() {
+        return Err(FlowError::Config(format!(
+            "discovery at {url} answered HTTP {status}: check the issuer URL"
+        )));
+    }
+    let m: Metadata = resp
+        .json()
+        .await
+        .map_err(|e| FlowError::Config(format!("discovery at {url} is not valid metadata: {e}")))?;
+    if m.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        return Err(FlowError::Config(format!(
+            "discovery at {url} names issuer {:?}, not {issuer:?}: refusing a mismatched provider",
+            m.issuer
+        )));
+    }
+    Ok(Endpoints {
+        issuer: Some(m.issuer),
+        token: m.token_endpoint,
+        device_authorization: m.device_authorization_endpoint,
+        authorization: m.authorization_endpoint,
+        revocation: m.revocation_endpoint,
+        introspection: m.introspection_endpoint,
+        jwks_uri: m.jwks_uri,
+    })
+}
