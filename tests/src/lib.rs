@@ -4,6 +4,7 @@
 //! Nothing here touches the real user's home, keychain or agent: every path and the session
 //! bus are per-test.
 
+pub mod idp;
 pub mod secret_service;
 
 use std::io::{BufRead, BufReader, Write};
@@ -185,6 +186,36 @@ impl TestEnv {
     pub fn spawn_daemon_after_stop(&self) -> Daemon {
         self.ok(&["daemon", "stop"]);
         self.spawn_daemon()
+    }
+
+    /// Adds account `name` at `issuer` with the provider's public native client.
+    pub fn add_account(&self, name: &str, issuer: &str) {
+        self.ok(&[
+            "account", "add", name, "--provider", "oidc", "--issuer", issuer,
+            "--client-id", "keyfob-native", "--scope", "openid offline_access",
+        ]);
+    }
+
+    /// `keyfob login NAME --device --json`, approved by `idp`'s browser stand-in.
+    pub fn device_login(&self, name: &str, idp: &idp::Idp) -> serde_json::Value {
+        let mut child = self
+            .keyfob_cmd(&["login", name, "--device", "--json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn keyfob login");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first: serde_json::Value =
+            serde_json::from_str(&lines.next().expect("first line").expect("read")).expect("json");
+        for key in ["user_code", "verification_uri", "verification_uri_complete"] {
+            assert!(first[key].is_string(), "missing {key}: {first}");
+        }
+        idp.approve(first["verification_uri_complete"].as_str().expect("uri"));
+        let last: serde_json::Value =
+            serde_json::from_str(&lines.next().expect("last line").expect("read")).expect("json");
+        assert!(child.wait().expect("wait").success());
+        last
     }
 
     /// Everything the daemons of this env logged.

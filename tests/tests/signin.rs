@@ -1,0 +1,160 @@
+//! Sign-in and fresh tokens against a real OpenID provider (tests/idp) that rotates refresh
+//! tokens and revokes the whole grant when an old one is replayed.
+
+use keyfob_e2e::idp::Idp;
+use keyfob_e2e::secret_service::SecretService;
+use keyfob_e2e::{TestEnv, wait_until};
+use serde_json::Value;
+use std::time::Duration;
+
+const REFRESH: &str = "refresh_token";
+
+fn token_json(env: &TestEnv, args: &[&str]) -> Value {
+    let mut all = vec!["token"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    serde_json::from_str(&env.ok(&all)).expect("token json")
+}
+
+/// An env whose vault is a real gnome-keyring, so tests can read what the vault holds.
+fn keychain_env() -> (TestEnv, SecretService) {
+    let mut env = TestEnv::new();
+    let ss = SecretService::start(env.root(), &env.root().join("home"), true, "pw");
+    env.set("DBUS_SESSION_BUS_ADDRESS", ss.address.clone());
+    env.set("KEYFOB_VAULT", "keychain");
+    (env, ss)
+}
+
+#[test]
+fn device_sign_in_yields_a_token_the_provider_calls_active() {
+    let idp = Idp::start(300);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    let outcome = env.device_login("work", &idp);
+    assert_eq!(outcome["state"], "signed_in", "{outcome}");
+    assert_eq!(idp.grants("urn:ietf:params:oauth:grant-type:device_code"), 1);
+
+    let t = token_json(&env, &["work"]);
+    let access = t["access_token"].as_str().unwrap();
+    let info = idp.introspect(access);
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["client_id"], "keyfob-native");
+    // Served from the cache: no refresh happened.
+    assert_eq!(idp.grants(REFRESH), 0);
+    assert_eq!(env.ok(&["token", "work"]).trim(), access);
+    env.assert_logs_free_of(&[access]);
+}
+
+#[test]
+fn expired_tokens_are_refreshed_and_the_rotated_refresh_token_is_kept_across_restarts() {
+    // Access tokens live 2 s, shorter than the default minimum lifetime, so every request
+    // needs a refresh: each must use the refresh token the previous one rotated in.
+    let idp = Idp::start(2);
+    let (env, ss) = keychain_env();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    let mut rt = ss.lookup("refresh:work").expect("refresh token in the keychain");
+    for round in 1..=3 {
+        if round == 3 {
+            env.ok(&["daemon", "stop"]);
+        }
+        let t = token_json(&env, &["work"]);
+        assert_eq!(idp.grants(REFRESH), round, "one refresh per request");
+        let now_rt = ss.lookup("refresh:work").expect("refresh token");
+        assert_ne!(now_rt, rt, "round {round}: the vault must hold the rotated refresh token");
+        rt = now_rt;
+        assert_eq!(idp.introspect(t["access_token"].as_str().unwrap())["active"], true);
+    }
+    env.assert_logs_free_of(&[rt.as_str()]);
+}
+
+#[test]
+fn a_replayed_refresh_token_revokes_the_grant_and_keyfob_says_needs_sign_in() {
+    let idp = Idp::start(2);
+    let (env, ss) = keychain_env();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    let old = ss.lookup("refresh:work").unwrap();
+    token_json(&env, &["work"]); // rotates
+    // Someone replays the old refresh token: the provider refuses and revokes the grant.
+    let replay = idp.refresh_raw("keyfob-native", &old);
+    assert_eq!(replay["error"], "invalid_grant", "{replay}");
+
+    let out = env.keyfob(&["token", "work"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("needs a new sign-in") && err.contains("keyfob login work"), "{err}");
+    let show: Value = serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
+    assert_eq!(show["state"], "needs_login");
+    // It stays that way without asking the provider again.
+    let before = idp.grants(REFRESH);
+    assert_eq!(env.keyfob(&["token", "work"]).status.code(), Some(7));
+    assert_eq!(idp.grants(REFRESH), before);
+
+    // A new sign-in heals it.
+    env.device_login("work", &idp);
+    assert_eq!(idp.introspect(token_json(&env, &["work"])["access_token"].as_str().unwrap())["active"], true);
+}
+
+#[test]
+fn five_hundred_concurrent_requests_on_an_expired_token_make_one_refresh() {
+    let idp = Idp::start(20);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    // Wait until the token from the sign-in has really expired.
+    let show: Value = serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
+    let expires = show["access_expires_at"].as_u64().unwrap();
+    wait_until(Duration::from_secs(40), "the access token to expire", || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            > expires
+    });
+    keyfob_e2e::raise_fd_limit();
+    let children: Vec<_> = (0..500)
+        .map(|_| {
+            env.keyfob_cmd(&["token", "work", "--min-ttl", "1"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        tokens.insert(String::from_utf8(out.stdout).unwrap());
+    }
+    assert_eq!(idp.grants(REFRESH), 1, "exactly one refresh at the provider");
+    assert_eq!(tokens.len(), 1, "every caller got the same fresh token");
+    let t = tokens.into_iter().next().unwrap();
+    assert_eq!(idp.introspect(t.trim())["active"], true, "the grant was not revoked");
+}
+
+#[test]
+fn account_errors_are_clear() {
+    let env = TestEnv::new();
+    let out = env.keyfob(&["account", "add", "x", "--provider", "nope", "--client-id", "c"]);
+    assert_eq!(out.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown provider \"nope\""));
+    let out = env.keyfob(&["account", "add", "x", "--provider", "oidc", "--client-id", "c"]);
+    assert_eq!(out.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("issuer"));
+    let out = env.keyfob(&[
+        "account", "add", "x", "--provider", "oidc", "--issuer", "http://idp.example.com", "--client-id", "c",
+    ]);
+    assert_eq!(out.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must use https"));
+    let out = env.keyfob(&["token", "missing"]);
+    assert_eq!(out.status.code(), Some(4));
+    env.ok(&[
+        "account", "add", "x", "--provider", "oidc", "--issuer", "https://idp.example.com", "--client-id", "c",
+    ]);
+    let out = env.keyfob(&["token", "x"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keyfob login x"));
+}
