@@ -94,7 +94,11 @@ impl Idp {
         self.post_as(
             None,
             "/token",
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)],
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", client_id),
+            ],
         )
     }
 

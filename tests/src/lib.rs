@@ -191,8 +191,17 @@ impl TestEnv {
     /// Adds account `name` at `issuer` with the provider's public native client.
     pub fn add_account(&self, name: &str, issuer: &str) {
         self.ok(&[
-            "account", "add", name, "--provider", "oidc", "--issuer", issuer,
-            "--client-id", "keyfob-native", "--scope", "openid offline_access",
+            "account",
+            "add",
+            name,
+            "--provider",
+            "oidc",
+            "--issuer",
+            issuer,
+            "--client-id",
+            "keyfob-native",
+            "--scope",
+            "openid offline_access",
         ]);
     }
 

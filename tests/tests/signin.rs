@@ -32,7 +32,10 @@ fn device_sign_in_yields_a_token_the_provider_calls_active() {
     env.add_account("work", &idp.issuer);
     let outcome = env.device_login("work", &idp);
     assert_eq!(outcome["state"], "signed_in", "{outcome}");
-    assert_eq!(idp.grants("urn:ietf:params:oauth:grant-type:device_code"), 1);
+    assert_eq!(
+        idp.grants("urn:ietf:params:oauth:grant-type:device_code"),
+        1
+    );
 
     let t = token_json(&env, &["work"]);
     let access = t["access_token"].as_str().unwrap();
@@ -53,7 +56,9 @@ fn expired_tokens_are_refreshed_and_the_rotated_refresh_token_is_kept_across_res
     let (env, ss) = keychain_env();
     env.add_account("work", &idp.issuer);
     env.device_login("work", &idp);
-    let mut rt = ss.lookup("refresh:work").expect("refresh token in the keychain");
+    let mut rt = ss
+        .lookup("refresh:work")
+        .expect("refresh token in the keychain");
     for round in 1..=3 {
         if round == 3 {
             env.ok(&["daemon", "stop"]);
@@ -61,9 +66,15 @@ fn expired_tokens_are_refreshed_and_the_rotated_refresh_token_is_kept_across_res
         let t = token_json(&env, &["work"]);
         assert_eq!(idp.grants(REFRESH), round, "one refresh per request");
         let now_rt = ss.lookup("refresh:work").expect("refresh token");
-        assert_ne!(now_rt, rt, "round {round}: the vault must hold the rotated refresh token");
+        assert_ne!(
+            now_rt, rt,
+            "round {round}: the vault must hold the rotated refresh token"
+        );
         rt = now_rt;
-        assert_eq!(idp.introspect(t["access_token"].as_str().unwrap())["active"], true);
+        assert_eq!(
+            idp.introspect(t["access_token"].as_str().unwrap())["active"],
+            true
+        );
     }
     env.assert_logs_free_of(&[rt.as_str()]);
 }
@@ -83,8 +94,12 @@ fn a_replayed_refresh_token_revokes_the_grant_and_keyfob_says_needs_sign_in() {
     let out = env.keyfob(&["token", "work"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{err}");
-    assert!(err.contains("needs a new sign-in") && err.contains("keyfob login work"), "{err}");
-    let show: Value = serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
+    assert!(
+        err.contains("needs a new sign-in") && err.contains("keyfob login work"),
+        "{err}"
+    );
+    let show: Value =
+        serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
     assert_eq!(show["state"], "needs_login");
     // It stays that way without asking the provider again.
     let before = idp.grants(REFRESH);
@@ -93,7 +108,14 @@ fn a_replayed_refresh_token_revokes_the_grant_and_keyfob_says_needs_sign_in() {
 
     // A new sign-in heals it.
     env.device_login("work", &idp);
-    assert_eq!(idp.introspect(token_json(&env, &["work"])["access_token"].as_str().unwrap())["active"], true);
+    assert_eq!(
+        idp.introspect(
+            token_json(&env, &["work"])["access_token"]
+                .as_str()
+                .unwrap()
+        )["active"],
+        true
+    );
 }
 
 #[test]
@@ -103,15 +125,20 @@ fn five_hundred_concurrent_requests_on_an_expired_token_make_one_refresh() {
     env.add_account("work", &idp.issuer);
     env.device_login("work", &idp);
     // Wait until the token from the sign-in has really expired.
-    let show: Value = serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
+    let show: Value =
+        serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
     let expires = show["access_expires_at"].as_u64().unwrap();
-    wait_until(Duration::from_secs(40), "the access token to expire", || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            > expires
-    });
+    wait_until(
+        Duration::from_secs(40),
+        "the access token to expire",
+        || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                > expires
+        },
+    );
     keyfob_e2e::raise_fd_limit();
     let children: Vec<_> = (0..500)
         .map(|_| {
@@ -126,33 +153,77 @@ fn five_hundred_concurrent_requests_on_an_expired_token_make_one_refresh() {
     let mut tokens = std::collections::HashSet::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         tokens.insert(String::from_utf8(out.stdout).unwrap());
     }
-    assert_eq!(idp.grants(REFRESH), 1, "exactly one refresh at the provider");
+    assert_eq!(
+        idp.grants(REFRESH),
+        1,
+        "exactly one refresh at the provider"
+    );
     assert_eq!(tokens.len(), 1, "every caller got the same fresh token");
     let t = tokens.into_iter().next().unwrap();
-    assert_eq!(idp.introspect(t.trim())["active"], true, "the grant was not revoked");
+    assert_eq!(
+        idp.introspect(t.trim())["active"],
+        true,
+        "the grant was not revoked"
+    );
 }
 
 #[test]
 fn account_errors_are_clear() {
     let env = TestEnv::new();
-    let out = env.keyfob(&["account", "add", "x", "--provider", "nope", "--client-id", "c"]);
+    let out = env.keyfob(&[
+        "account",
+        "add",
+        "x",
+        "--provider",
+        "nope",
+        "--client-id",
+        "c",
+    ]);
     assert_eq!(out.status.code(), Some(8));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown provider \"nope\""));
-    let out = env.keyfob(&["account", "add", "x", "--provider", "oidc", "--client-id", "c"]);
+    let out = env.keyfob(&[
+        "account",
+        "add",
+        "x",
+        "--provider",
+        "oidc",
+        "--client-id",
+        "c",
+    ]);
     assert_eq!(out.status.code(), Some(8));
     assert!(String::from_utf8_lossy(&out.stderr).contains("issuer"));
     let out = env.keyfob(&[
-        "account", "add", "x", "--provider", "oidc", "--issuer", "http://idp.example.com", "--client-id", "c",
+        "account",
+        "add",
+        "x",
+        "--provider",
+        "oidc",
+        "--issuer",
+        "http://idp.example.com",
+        "--client-id",
+        "c",
     ]);
     assert_eq!(out.status.code(), Some(8));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must use https"));
     let out = env.keyfob(&["token", "missing"]);
     assert_eq!(out.status.code(), Some(4));
     env.ok(&[
-        "account", "add", "x", "--provider", "oidc", "--issuer", "https://idp.example.com", "--client-id", "c",
+        "account",
+        "add",
+        "x",
+        "--provider",
+        "oidc",
+        "--issuer",
+        "https://idp.example.com",
+        "--client-id",
+        "c",
     ]);
     let out = env.keyfob(&["token", "x"]);
     assert_eq!(out.status.code(), Some(7));
