@@ -229,3 +229,73 @@ fn account_errors_are_clear() {
     assert_eq!(out.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&out.stderr).contains("keyfob login x"));
 }
+
+#[test]
+fn browser_sign_in_uses_pkce_and_accepts_only_its_own_callback() {
+    let idp = Idp::start(300);
+    let env = TestEnv::new();
+    env.add_account("web", &idp.issuer);
+    let mut child = env
+        .keyfob_cmd(&["login", "web", "--browser", "--json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let authorize = url_of(first["authorize_url"].as_str().expect("authorize_url"));
+    let q: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["code_challenge"].len() >= 43);
+    assert!(q["state"].len() >= 16 && q["nonce"].len() >= 16);
+    let redirect = url_of(&q["redirect_uri"]);
+    assert_eq!(redirect.host_str(), Some("127.0.0.1"));
+
+    // A forged callback (wrong state) is refused, with a page that must not be cached.
+    let forged = keyfob_e2e::tool("curl", "curl")
+        .args(["-s", "-i"])
+        .arg(format!(
+            "{}?code=forged&state=not-the-state",
+            q["redirect_uri"]
+        ))
+        .output()
+        .unwrap();
+    let forged = String::from_utf8_lossy(&forged.stdout).to_lowercase();
+    assert!(forged.starts_with("http/1.1 400"), "{forged}");
+    assert!(forged.contains("cache-control: no-store"), "{forged}");
+    assert!(
+        forged.contains("content-security-policy: default-src 'none'"),
+        "{forged}"
+    );
+
+    // The real sign-in still completes.
+    let page = idp.approve(authorize.as_str());
+    assert_eq!(page["status"], 200, "{page}");
+    assert!(
+        page["text"].as_str().unwrap().contains("Signed in"),
+        "{page}"
+    );
+    let last: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(last["state"], "signed_in");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(idp.grants("authorization_code"), 1);
+    let t = token_json(&env, &["web"]);
+    assert_eq!(
+        idp.introspect(t["access_token"].as_str().unwrap())["active"],
+        true
+    );
+    // The listener is gone once the sign-in is done.
+    let after = keyfob_e2e::tool("curl", "curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(redirect.as_str())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&after.stdout), "000");
+}
+
+fn url_of(s: &str) -> url::Url {
+    url::Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}

@@ -5,7 +5,7 @@ use super::account_ops::{CLIENT_SECRET, REFRESH, not_found};
 use super::auth::{CachedToken, LoginSlot};
 use super::{Agent, AgentError, vault_key};
 use crate::flows::token::{ClientCreds, TokenResponse};
-use crate::flows::{self, Endpoints, FlowError, device};
+use crate::flows::{self, Endpoints, FlowError, browser, device};
 use keyfob_proto::methods::*;
 use keyfob_proto::{ErrorKind, RpcError};
 use oauth2::TokenResponse as _;
@@ -14,6 +14,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
+
+/// A flow's second half, run in the background.
+type BoxFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<TokenResponse, FlowError>> + Send>>;
 
 impl From<FlowError> for AgentError {
     fn from(e: FlowError) -> Self {
@@ -107,25 +111,54 @@ impl Agent {
             Some(crate::plugins::Flow::Browser) => LoginFlow::Browser,
             _ => LoginFlow::Device,
         });
-        if flow == LoginFlow::Browser {
-            return Err(AgentError::Invalid(
-                "the browser sign-in is not available in this version: use --device".into(),
-            ));
-        }
         let (ep, creds) = self.provider_for(&p.name).await?;
-        let started = device::start(&self.auth.http, &ep, &creds, &record.scopes).await?;
-        let d = &started.details;
         let login_id = random_id();
-        let info = LoginStarted {
-            login_id: login_id.clone(),
-            flow,
-            user_code: Some(d.user_code().secret().clone()),
-            verification_uri: Some(d.verification_uri().to_string()),
-            verification_uri_complete: d.verification_uri_complete().map(|u| u.secret().clone()),
-            authorize_url: None,
-            expires_in: d.expires_in().as_secs(),
-        };
         let (tx, rx) = watch::channel(None);
+        let agent = Arc::clone(self);
+        let name = p.name.clone();
+        let http = self.auth.http.clone();
+        let (info, task): (LoginStarted, BoxFuture) = match flow {
+            LoginFlow::Device => {
+                let started = device::start(&http, &ep, &creds, &record.scopes).await?;
+                let d = &started.details;
+                let info = LoginStarted {
+                    login_id: login_id.clone(),
+                    flow,
+                    user_code: Some(d.user_code().secret().clone()),
+                    verification_uri: Some(d.verification_uri().to_string()),
+                    verification_uri_complete: d
+                        .verification_uri_complete()
+                        .map(|u| u.secret().clone()),
+                    authorize_url: None,
+                    expires_in: d.expires_in().as_secs(),
+                };
+                (
+                    info,
+                    Box::pin(async move { device::finish(&http, &ep, &creds, &started).await }),
+                )
+            }
+            LoginFlow::Browser => {
+                let extra = self
+                    .auth
+                    .plugin(&record.provider)
+                    .map(|m| m.quirks.auth_params.clone())
+                    .unwrap_or_default();
+                let started = browser::start(&ep, &creds, &record.scopes, &extra).await?;
+                let info = LoginStarted {
+                    login_id: login_id.clone(),
+                    flow,
+                    user_code: None,
+                    verification_uri: None,
+                    verification_uri_complete: None,
+                    authorize_url: Some(started.authorize_url.clone()),
+                    expires_in: browser::TIMEOUT.as_secs(),
+                };
+                (
+                    info,
+                    Box::pin(async move { browser::finish(&http, &ep, &creds, started).await }),
+                )
+            }
+        };
         self.auth
             .logins
             .lock()
@@ -138,11 +171,9 @@ impl Agent {
                     outcome: rx,
                 }),
             );
-        tracing::info!(account = %p.name, "device sign-in started");
-        let agent = Arc::clone(self);
-        let name = p.name.clone();
+        tracing::info!(account = %p.name, flow = ?flow, "sign-in started");
         tokio::spawn(async move {
-            let outcome = match device::finish(&agent.auth.http, &ep, &creds, &started).await {
+            let outcome = match task.await {
                 Ok(tr) => agent.store_grant(&name, tr).await,
                 Err(e) => Err(AgentError::from(e)),
             };

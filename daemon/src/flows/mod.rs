@@ -1,6 +1,7 @@
 //! Talking to identity providers: endpoint resolution (manifest or OIDC discovery), the
 //! device flow, and refresh. Each file holds one flow.
 
+pub mod browser;
 pub mod device;
 pub mod discovery;
 pub mod error;
