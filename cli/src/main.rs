@@ -53,6 +53,11 @@ enum Command {
         #[arg(long)]
         browser: bool,
     },
+    /// Sign an account out: revoke at the provider when possible, then delete local tokens.
+    Logout {
+        /// The account's name.
+        name: String,
+    },
     /// Print a fresh access token for an account.
     Token {
         /// The account's name.
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
             browser,
         } => cmd::login::run(&ctx, name, device, browser),
         Command::Token { name, min_ttl } => cmd::token::run(&ctx, name, min_ttl),
+        Command::Logout { name } => cmd::login::logout(&ctx, name),
         Command::Completions { shell } => {
             cmd::completions::run(shell);
             Ok(())

@@ -413,6 +413,17 @@ pub enum AccountState {
     NeedsLogin,
 }
 
+/// What kind of grant an account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountGrant {
+    /// A person signs in (device or browser); refresh tokens keep it going.
+    #[default]
+    User,
+    /// A service account: client credentials, no person, no refresh token.
+    ClientCredentials,
+}
+
 /// `account.add` params.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -438,6 +449,9 @@ pub struct AccountAddParams {
     /// Other plugin parameters (`tenant=...`).
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, String>,
+    /// User sign-in (default) or client credentials.
+    #[serde(default)]
+    pub grant: AccountGrant,
 }
 
 /// An account as listed: never a secret.
@@ -452,6 +466,9 @@ pub struct AccountInfo {
     pub issuer: Option<String>,
     /// The client id.
     pub client_id: String,
+    /// User sign-in or client credentials.
+    #[serde(default)]
+    pub grant: AccountGrant,
     /// Whether a client secret is stored.
     pub confidential: bool,
     /// Scopes requested.
@@ -576,4 +593,21 @@ pub struct TokenResult {
 method!(
     /// A fresh access token for an account (cached; refreshed once for all waiters).
     TokenGet, "token.get", TokenParams, TokenResult
+);
+
+/// `logout` result: what happened at the provider and locally.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogoutResult {
+    /// Whether the provider confirmed the revocation of the refresh token.
+    pub revoked: bool,
+    /// Why it was not revoked, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_detail: Option<String>,
+    /// Whether local secrets (refresh token, cached access token) were deleted.
+    pub deleted_local: bool,
+}
+
+method!(
+    /// Revokes the account's grant at the provider when it can, then deletes local tokens.
+    Logout, "logout", NameParams, LogoutResult
 );

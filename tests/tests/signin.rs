@@ -299,3 +299,91 @@ fn browser_sign_in_uses_pkce_and_accepts_only_its_own_callback() {
 fn url_of(s: &str) -> url::Url {
     url::Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
+
+#[test]
+fn logout_revokes_at_the_provider_and_deletes_local_tokens() {
+    let idp = Idp::start(300);
+    let (env, ss) = keychain_env();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    let access = token_json(&env, &["work"])["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(ss.lookup("refresh:work").is_some());
+
+    let r: Value = serde_json::from_str(&env.ok(&["logout", "work", "--json"])).unwrap();
+    assert_eq!(r["revoked"], true, "{r}");
+    assert_eq!(r["deleted_local"], true);
+    assert_eq!(
+        ss.lookup("refresh:work"),
+        None,
+        "the refresh token is gone from the keychain"
+    );
+    // Revoking the refresh token ended the grant: its access token is dead too.
+    assert_eq!(idp.introspect(&access)["active"], false);
+    let out = env.keyfob(&["token", "work"]);
+    assert_eq!(out.status.code(), Some(7));
+
+    // A second logout has nothing to revoke, and says so.
+    let out = env.keyfob(&["logout", "work"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no refresh token was stored"));
+}
+
+#[test]
+fn client_credentials_accounts_get_tokens_without_a_person() {
+    let idp = Idp::start(300);
+    let env = TestEnv::new();
+    let (id, secret) = keyfob_e2e::idp::CONFIDENTIAL;
+    let out = env.keyfob(&[
+        "account",
+        "add",
+        "svc",
+        "--provider",
+        "oidc",
+        "--issuer",
+        &idp.issuer,
+        "--client-id",
+        id,
+        "--grant",
+        "client-credentials",
+        "--scope",
+        "api",
+    ]);
+    assert_eq!(out.status.code(), Some(8), "a secret is required");
+    env.ok_in(
+        &[
+            "account",
+            "add",
+            "svc",
+            "--provider",
+            "oidc",
+            "--issuer",
+            &idp.issuer,
+            "--client-id",
+            id,
+            "--client-secret",
+            "-",
+            "--grant",
+            "client-credentials",
+            "--scope",
+            "api",
+        ],
+        secret,
+    );
+    let t = token_json(&env, &["svc"]);
+    let info = idp.introspect(t["access_token"].as_str().unwrap());
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["client_id"], id);
+    assert_eq!(idp.grants("client_credentials"), 1);
+    assert_eq!(
+        token_json(&env, &["svc"])["access_token"],
+        t["access_token"],
+        "cached"
+    );
+    let out = env.keyfob(&["login", "svc"]);
+    assert_eq!(out.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs no sign-in"));
+    env.assert_logs_free_of(&[secret, t["access_token"].as_str().unwrap()]);
+}

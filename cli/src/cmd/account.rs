@@ -7,6 +7,15 @@ use clap::Subcommand;
 use keyfob_proto::Sensitive;
 use keyfob_proto::methods::*;
 
+/// `--grant` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum GrantArg {
+    /// A person signs in.
+    User,
+    /// Client credentials: a service account.
+    ClientCredentials,
+}
+
 /// Account actions.
 #[derive(Subcommand, Debug)]
 pub enum AccountCmd {
@@ -35,6 +44,9 @@ pub enum AccountCmd {
         /// Plugin parameter, e.g. `--param tenant=contoso.example`.
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
+        /// `user` (a person signs in; default) or `client-credentials` (a service account).
+        #[arg(long, value_enum, default_value = "user")]
+        grant: GrantArg,
     },
     /// List accounts and their sign-in state.
     List,
@@ -70,6 +82,7 @@ pub fn run(ctx: &Ctx, action: AccountCmd) -> CliResult {
             scopes,
             audience,
             params,
+            grant,
         } => {
             let client_secret = match client_secret.as_deref() {
                 None => None,
@@ -104,6 +117,10 @@ pub fn run(ctx: &Ctx, action: AccountCmd) -> CliResult {
                 scopes,
                 audience,
                 params: map,
+                grant: match grant {
+                    GrantArg::User => AccountGrant::User,
+                    GrantArg::ClientCredentials => AccountGrant::ClientCredentials,
+                },
             })?;
             if ctx.json {
                 ctx.print_json(&info)

@@ -57,3 +57,23 @@ fn show(name: &str, s: &LoginStarted) {
         eprintln!("To sign in to {name}, open:\n\n    {url}\n\nWaiting for the browser...");
     }
 }
+
+/// `keyfob logout NAME`: revoke at the provider when possible, then delete local tokens.
+pub fn logout(ctx: &Ctx, name: String) -> CliResult {
+    let r = ctx.call::<Logout>(&NameParams { name: name.clone() })?;
+    if ctx.json {
+        return ctx.print_json(&r);
+    }
+    if r.revoked {
+        eprintln!("revoked the grant of {name} at the provider");
+    } else {
+        eprintln!(
+            "did not revoke at the provider ({}); the grant may stay valid there until it expires",
+            r.revocation_detail.as_deref().unwrap_or("unknown reason")
+        );
+    }
+    if r.deleted_local {
+        eprintln!("deleted the local tokens of {name}");
+    }
+    Ok(())
+}

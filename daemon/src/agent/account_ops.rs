@@ -32,6 +32,7 @@ impl Agent {
             provider: r.provider.clone(),
             issuer: r.issuer.clone(),
             client_id: r.client_id.clone(),
+            grant: r.grant,
             confidential: r.confidential,
             scopes: r.scopes.clone(),
             audience: r.audience.clone(),
@@ -52,6 +53,11 @@ impl Agent {
                 known.join(", ")
             ))
         })?;
+        if p.grant == AccountGrant::ClientCredentials && p.client_secret.is_none() {
+            return Err(AgentError::Invalid(
+                "a client-credentials account needs a client secret: pass --client-secret - and give it on stdin".into(),
+            ));
+        }
         if p.client_id.trim().is_empty() {
             return Err(AgentError::Invalid("--client-id is empty".into()));
         }
@@ -102,6 +108,7 @@ impl Agent {
             provider: manifest.id.clone(),
             issuer,
             client_id: p.client_id.clone(),
+            grant: p.grant,
             confidential: p.client_secret.is_some(),
             scopes,
             audience: p.audience.clone(),
@@ -163,5 +170,56 @@ impl Agent {
             }
         }
         Ok(Empty {})
+    }
+}
+
+impl Agent {
+    /// `logout`: revoke at the provider when possible, then delete the local grant. Local
+    /// deletion happens even when revocation fails, and the result says which happened.
+    pub async fn logout(&self, p: NameParams) -> Result<LogoutResult, AgentError> {
+        {
+            let st = self.state.lock().await;
+            if !st.get().accounts.contains_key(&p.name) {
+                return Err(not_found(&p.name));
+            }
+        }
+        let gate = self.auth.gate(&p.name);
+        let _turn = gate.lock.lock().await;
+        let rt = self.vault.get(&vault_key(REFRESH, &p.name)).await?;
+        let (revoked, revocation_detail) = match &rt {
+            None => (false, Some("no refresh token was stored".to_owned())),
+            Some(rt) => match self.provider_for(&p.name).await {
+                Ok((ep, creds)) => {
+                    let rt = Zeroizing::new(String::from_utf8_lossy(rt).into_owned());
+                    match crate::flows::service::revoke(&self.auth.http, &ep, &creds, &rt).await {
+                        Ok(()) => (true, None),
+                        Err(e) => (false, Some(e.to_string())),
+                    }
+                }
+                Err(e) => (false, Some(e.to_string())),
+            },
+        };
+        self.vault.delete(&vault_key(REFRESH, &p.name)).await?;
+        self.auth.forget(&p.name);
+        gate.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = p.name.clone();
+        self.state
+            .lock()
+            .await
+            .update(|s| {
+                if let Some(a) = s.accounts.get_mut(&n) {
+                    a.state = AccountState::SignedOut;
+                    a.detail = None;
+                }
+            })
+            .await
+            .map_err(AgentError::Storage)?;
+        tracing::info!(account = %p.name, revoked, "signed out");
+        Ok(LogoutResult {
+            revoked,
+            revocation_detail,
+            deleted_local: true,
+        })
     }
 }

@@ -99,6 +99,12 @@ impl Agent {
                 .cloned()
                 .ok_or_else(|| not_found(&p.name))?
         };
+        if record.grant == AccountGrant::ClientCredentials {
+            return Err(AgentError::Invalid(format!(
+                "{:?} is a client-credentials account and needs no sign-in: `keyfob token {}` gets its token",
+                p.name, p.name
+            )));
+        }
         if let Some(active) = self.auth.active_login(&p.name) {
             return Ok(active.started.clone());
         }

@@ -44,6 +44,9 @@ pub struct AccountRecord {
     pub issuer: Option<String>,
     /// The client id.
     pub client_id: String,
+    /// User sign-in or client credentials.
+    #[serde(default)]
+    pub grant: keyfob_proto::methods::AccountGrant,
     /// Whether a client secret is in the vault.
     pub confidential: bool,
     /// Scopes to request.

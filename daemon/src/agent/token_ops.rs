@@ -74,6 +74,11 @@ impl Agent {
                 .cloned()
                 .ok_or_else(|| not_found(&p.name))?
         };
+        if record.grant == AccountGrant::ClientCredentials {
+            return self
+                .client_credentials_token(&p.name, &record.scopes, &gate)
+                .await;
+        }
         match record.state {
             AccountState::SignedIn => {}
             AccountState::SignedOut => return Err(needs_login(&p.name, "not signed in")),
@@ -141,6 +146,33 @@ impl Agent {
                 Err(AgentError::from(e))
             }
         }
+    }
+
+    /// A new client-credentials token (the caller holds the account's gate).
+    async fn client_credentials_token(
+        &self,
+        name: &str,
+        scopes: &[String],
+        gate: &super::auth::RefreshGate,
+    ) -> Result<TokenResult, AgentError> {
+        let (ep, creds) = self.provider_for(name).await?;
+        let tr =
+            crate::flows::service::client_credentials(&self.auth.http, &ep, &creds, scopes).await?;
+        let cached = cached_from(&tr);
+        self.auth.cache(name, cached.clone());
+        gate.generation.fetch_add(1, Ordering::SeqCst);
+        let n = name.to_owned();
+        self.state
+            .lock()
+            .await
+            .update(|s| {
+                if let Some(a) = s.accounts.get_mut(&n) {
+                    a.state = AccountState::SignedIn;
+                }
+            })
+            .await
+            .map_err(AgentError::Storage)?;
+        Ok(result(cached))
     }
 
     async fn mark_refresh(&self, name: &str, at: Option<u64>) -> Result<(), AgentError> {

@@ -6,6 +6,7 @@ pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod refresh;
+pub mod service;
 pub mod token;
 
 pub use error::FlowError;

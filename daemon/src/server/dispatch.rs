@@ -179,6 +179,7 @@ pub async fn dispatch(
         LoginStart::NAME => call!(LoginStart, |p| agent.login_start(p).await),
         LoginWait::NAME => call!(LoginWait, |p| agent.login_wait(p).await),
         TokenGet::NAME => call!(TokenGet, |p| agent.token_get(p).await),
+        Logout::NAME => call!(Logout, |p| agent.logout(p).await),
         other => Err((
             RpcError::new(
                 ErrorKind::MethodNotFound,
