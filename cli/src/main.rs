@@ -65,6 +65,12 @@ enum Command {
         /// The token must stay valid at least this many seconds (default 60).
         #[arg(long, value_name = "SECONDS")]
         min_ttl: Option<u64>,
+        /// Print the account's validated ID token instead.
+        #[arg(long, conflicts_with = "claims")]
+        id_token: bool,
+        /// Print claims: the validated ID token's, or a JWT access token's (marked unverified).
+        #[arg(long)]
+        claims: bool,
     },
     /// Static secrets (API keys and the like).
     Secret {
@@ -86,7 +92,12 @@ fn main() -> ExitCode {
     }
     if let Some(fast) = fast::token(&args) {
         let ctx = ctx::Ctx::new(None, fast.json);
-        return finish(cmd::token::run(&ctx, fast.name, fast.at));
+        return finish(cmd::token::run(
+            &ctx,
+            fast.name,
+            fast.at,
+            Default::default(),
+        ));
     }
     let cli = Cli::parse_from(args);
     let ctx = ctx::Ctx::new(cli.socket.clone(), cli.json);
@@ -100,7 +111,12 @@ fn main() -> ExitCode {
             device,
             browser,
         } => cmd::login::run(&ctx, name, device, browser),
-        Command::Token { name, min_ttl } => cmd::token::run(&ctx, name, min_ttl),
+        Command::Token {
+            name,
+            min_ttl,
+            id_token,
+            claims,
+        } => cmd::token::run(&ctx, name, min_ttl, cmd::token::Show { id_token, claims }),
         Command::Logout { name } => cmd::login::logout(&ctx, name),
         Command::Completions { shell } => {
             cmd::completions::run(shell);

@@ -573,6 +573,12 @@ pub struct TokenParams {
     /// The token must stay valid at least this long (seconds); default 60.
     #[serde(default)]
     pub min_ttl: Option<u64>,
+    /// Also return the latest validated ID token.
+    #[serde(default)]
+    pub id_token: bool,
+    /// Also return claims: the validated ID token's, else the access token's (unverified).
+    #[serde(default)]
+    pub claims: bool,
 }
 
 /// `token.get` result.
@@ -588,6 +594,15 @@ pub struct TokenResult {
     /// Scopes granted, when the provider said.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The ID token, when asked for and available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<Sensitive>,
+    /// Claims, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Value>,
+    /// True when `claims` come from an access token whose signature Keyfob did not verify.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub claims_unverified: bool,
 }
 
 method!(

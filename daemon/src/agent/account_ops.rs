@@ -115,6 +115,7 @@ impl Agent {
             params,
             state: AccountState::SignedOut,
             detail: None,
+            claims: None,
             refresh_in_flight: None,
             created: now_secs(),
         };

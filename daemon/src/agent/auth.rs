@@ -22,6 +22,8 @@ pub struct CachedToken {
     pub expires_at: Option<SystemTime>,
     /// Scopes granted.
     pub scopes: Vec<String>,
+    /// The latest validated ID token, if the provider sent one.
+    pub id_token: Option<SecretString>,
 }
 
 /// A sign-in in progress: what was shown, and where its outcome will appear.
@@ -58,6 +60,8 @@ pub struct Auth {
     pub gates: Mutex<HashMap<String, Arc<RefreshGate>>>,
     /// Sign-ins by login id.
     pub logins: Mutex<HashMap<String, Arc<LoginSlot>>>,
+    /// Provider signing keys.
+    pub jwks: crate::flows::id_token::JwksCache,
 }
 
 impl Auth {
@@ -70,6 +74,7 @@ impl Auth {
             tokens: Mutex::default(),
             gates: Mutex::default(),
             logins: Mutex::default(),
+            jwks: crate::flows::id_token::JwksCache::default(),
         }
     }
 

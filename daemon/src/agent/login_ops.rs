@@ -19,6 +19,14 @@ use zeroize::Zeroizing;
 type BoxFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<TokenResponse, FlowError>> + Send>>;
 
+/// What an ID token is checked against, for one account.
+pub(super) struct IdCheck {
+    pub(super) issuer: String,
+    pub(super) client_id: String,
+    pub(super) jwks_uri: String,
+    pub(super) algs: Vec<String>,
+}
+
 impl From<FlowError> for AgentError {
     fn from(e: FlowError) -> Self {
         match e {
@@ -123,7 +131,7 @@ impl Agent {
         let agent = Arc::clone(self);
         let name = p.name.clone();
         let http = self.auth.http.clone();
-        let (info, task): (LoginStarted, BoxFuture) = match flow {
+        let (info, nonce, task): (LoginStarted, Option<String>, BoxFuture) = match flow {
             LoginFlow::Device => {
                 let started = device::start(&http, &ep, &creds, &record.scopes).await?;
                 let d = &started.details;
@@ -140,6 +148,7 @@ impl Agent {
                 };
                 (
                     info,
+                    None,
                     Box::pin(async move { device::finish(&http, &ep, &creds, &started).await }),
                 )
             }
@@ -159,8 +168,10 @@ impl Agent {
                     authorize_url: Some(started.authorize_url.clone()),
                     expires_in: browser::TIMEOUT.as_secs(),
                 };
+                let nonce = started.nonce.clone();
                 (
                     info,
+                    nonce,
                     Box::pin(async move { browser::finish(&http, &ep, &creds, started).await }),
                 )
             }
@@ -180,7 +191,7 @@ impl Agent {
         tracing::info!(account = %p.name, flow = ?flow, "sign-in started");
         tokio::spawn(async move {
             let outcome = match task.await {
-                Ok(tr) => agent.store_grant(&name, tr).await,
+                Ok(tr) => agent.store_grant(&name, tr, nonce.as_deref()).await,
                 Err(e) => Err(AgentError::from(e)),
             };
             match &outcome {
@@ -190,6 +201,51 @@ impl Agent {
             let _ = tx.send(Some(outcome.map_err(RpcError::from)));
         });
         Ok(info)
+    }
+
+    /// What the account's ID tokens must satisfy; `None` for providers without ID tokens.
+    pub(super) async fn id_check(&self, name: &str) -> Result<Option<IdCheck>, AgentError> {
+        let (ep, creds) = self.provider_for(name).await?;
+        Ok(match (ep.issuer, ep.jwks_uri) {
+            (Some(issuer), Some(jwks_uri)) => Some(IdCheck {
+                issuer,
+                client_id: creds.id,
+                jwks_uri,
+                algs: ep.id_token_algs,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Validates an ID token for an account and returns its claims.
+    pub(super) async fn check_id_token(
+        &self,
+        name: &str,
+        raw: &str,
+        nonce: Option<&str>,
+    ) -> Result<serde_json::Value, AgentError> {
+        let Some(c) = self.id_check(name).await? else {
+            return Err(AgentError::Provider(
+                "the provider sent an ID token but publishes no issuer or keys to check it with"
+                    .into(),
+            ));
+        };
+        let algs = crate::flows::id_token::allowed_algs(&c.algs);
+        let expect = crate::flows::id_token::Expect {
+            issuer: &c.issuer,
+            client_id: &c.client_id,
+            nonce,
+            algs: &algs,
+        };
+        let http = &self.auth.http;
+        let uri = c.jwks_uri.clone();
+        self.auth
+            .jwks
+            .verify(&c.jwks_uri, raw, &expect, || {
+                crate::flows::id_token::fetch_jwks(http, &uri)
+            })
+            .await
+            .map_err(|e| AgentError::Provider(format!("sign-in refused: {e}")))
     }
 
     /// `login.wait`.
@@ -227,7 +283,14 @@ impl Agent {
         &self,
         name: &str,
         tr: TokenResponse,
+        nonce: Option<&str>,
     ) -> Result<AccountInfo, AgentError> {
+        // A sign-in whose ID token fails validation is refused before anything is stored.
+        let claims = match &tr.extra_fields().id_token {
+            Some(raw) => Some(self.check_id_token(name, raw, nonce).await?),
+            None => None,
+        };
+        let id_token = tr.extra_fields().id_token.clone().map(SecretString::from);
         let mut st = self.state.lock().await;
         if let Some(rt) = tr.refresh_token() {
             self.vault
@@ -243,11 +306,12 @@ impl Agent {
                 a.state = AccountState::SignedIn;
                 a.detail = None;
                 a.refresh_in_flight = None;
+                a.claims = claims;
             }
         })
         .await
         .map_err(AgentError::Storage)?;
-        self.auth.cache(name, cached_from(&tr));
+        self.auth.cache(name, cached_from(&tr, id_token));
         self.auth
             .gate(name)
             .generation
@@ -263,7 +327,7 @@ impl Agent {
 }
 
 /// The cache entry for a token response.
-pub(super) fn cached_from(tr: &TokenResponse) -> CachedToken {
+pub(super) fn cached_from(tr: &TokenResponse, id_token: Option<SecretString>) -> CachedToken {
     CachedToken {
         access: SecretString::from(tr.access_token().secret().clone()),
         token_type: "Bearer".into(),
@@ -272,6 +336,7 @@ pub(super) fn cached_from(tr: &TokenResponse) -> CachedToken {
             .scopes()
             .map(|s| s.iter().map(|x| x.to_string()).collect())
             .unwrap_or_default(),
+        id_token,
     }
 }
 

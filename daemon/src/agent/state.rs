@@ -62,6 +62,9 @@ pub struct AccountRecord {
     /// Why, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The validated claims of the latest ID token (a refresh without one keeps these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Value>,
     /// Set (Unix seconds) while a refresh request is out; found set at start-up, it means the
     /// daemon died between sending a refresh and storing its result.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -37,7 +37,22 @@ fn result(t: super::auth::CachedToken) -> TokenResult {
             .and_then(|e| e.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs()),
         scopes: t.scopes,
+        id_token: None,
+        claims: None,
+        claims_unverified: false,
     }
+}
+
+/// The payload of a JWT, decoded without verifying anything (for `--claims` on a JWT access
+/// token, which is meant for the resource server, not for Keyfob to verify).
+fn jwt_payload(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn needs_login(name: &str, why: &str) -> AgentError {
@@ -49,9 +64,49 @@ fn needs_login(name: &str, why: &str) -> AgentError {
 impl Agent {
     /// `token.get`.
     pub async fn token_get(&self, p: TokenParams) -> Result<TokenResult, AgentError> {
+        let t = self.fresh_token(&p).await?;
+        let id_token = if p.id_token {
+            Some(t.id_token.clone().map(|s| Sensitive::new(s.expose_secret().to_owned())).ok_or_else(|| {
+                AgentError::Invalid(format!(
+                    "no ID token is held for {:?}: the provider sent none (an OAuth-only provider, or a scope without openid); after a daemon restart one arrives with the next refresh or sign-in",
+                    p.name
+                ))
+            })?)
+        } else {
+            None
+        };
+        let (claims, claims_unverified) = if p.claims {
+            let stored = {
+                let st = self.state.lock().await;
+                st.get()
+                    .accounts
+                    .get(&p.name)
+                    .and_then(|a| a.claims.clone())
+            };
+            match stored {
+                Some(c) => (Some(c), false),
+                None => (jwt_payload(t.access.expose_secret()), true),
+            }
+        } else {
+            (None, false)
+        };
+        if p.claims && claims.is_none() {
+            return Err(AgentError::Invalid(format!(
+                "no claims for {:?}: there is no ID token, and the access token is not a JWT",
+                p.name
+            )));
+        }
+        let mut r = result(t);
+        r.id_token = id_token;
+        r.claims = claims;
+        r.claims_unverified = claims_unverified && r.claims.is_some();
+        Ok(r)
+    }
+
+    async fn fresh_token(&self, p: &TokenParams) -> Result<super::auth::CachedToken, AgentError> {
         let min_ttl = Duration::from_secs(p.min_ttl.unwrap_or(DEFAULT_MIN_TTL));
         if let Some(t) = self.auth.cached(&p.name).filter(|t| usable(t, min_ttl)) {
-            return Ok(result(t));
+            return Ok(t);
         }
         let gate = self.auth.gate(&p.name);
         let seen = gate.generation.load(Ordering::SeqCst);
@@ -61,10 +116,10 @@ impl Agent {
         if gate.generation.load(Ordering::SeqCst) != seen
             && let Some(t) = self.auth.cached(&p.name)
         {
-            return Ok(result(t));
+            return Ok(t);
         }
         if let Some(t) = self.auth.cached(&p.name).filter(|t| usable(t, min_ttl)) {
-            return Ok(result(t));
+            return Ok(t);
         }
         let record = {
             let st = self.state.lock().await;
@@ -114,12 +169,42 @@ impl Agent {
                         )
                         .await?;
                 }
-                self.mark_refresh(&p.name, None).await?;
-                let cached = cached_from(&tr);
+                // A refresh without an ID token keeps the previous one and its claims; one that
+                // fails validation is dropped (the new refresh token is already stored).
+                let previous = self.auth.cached(&p.name).and_then(|t| t.id_token);
+                let mut new_claims = None;
+                let id_token = match &tr.extra_fields().id_token {
+                    None => previous,
+                    Some(raw) => match self.check_id_token(&p.name, raw, None).await {
+                        Ok(c) => {
+                            new_claims = Some(c);
+                            Some(secrecy::SecretString::from(raw.clone()))
+                        }
+                        Err(e) => {
+                            tracing::warn!(account = %p.name, error = %e, "a refresh returned an invalid ID token; kept the previous claims");
+                            previous
+                        }
+                    },
+                };
+                let n = p.name.clone();
+                self.state
+                    .lock()
+                    .await
+                    .update(|s| {
+                        if let Some(a) = s.accounts.get_mut(&n) {
+                            a.refresh_in_flight = None;
+                            if let Some(c) = new_claims {
+                                a.claims = Some(c);
+                            }
+                        }
+                    })
+                    .await
+                    .map_err(AgentError::Storage)?;
+                let cached = cached_from(&tr, id_token);
                 self.auth.cache(&p.name, cached.clone());
                 gate.generation.fetch_add(1, Ordering::SeqCst);
                 tracing::info!(account = %p.name, rotated = tr.refresh_token().is_some(), "refreshed");
-                Ok(result(cached))
+                Ok(cached)
             }
             Err(FlowError::InvalidGrant(why)) => {
                 self.auth.forget(&p.name);
@@ -154,11 +239,11 @@ impl Agent {
         name: &str,
         scopes: &[String],
         gate: &super::auth::RefreshGate,
-    ) -> Result<TokenResult, AgentError> {
+    ) -> Result<super::auth::CachedToken, AgentError> {
         let (ep, creds) = self.provider_for(name).await?;
         let tr =
             crate::flows::service::client_credentials(&self.auth.http, &ep, &creds, scopes).await?;
-        let cached = cached_from(&tr);
+        let cached = cached_from(&tr, None);
         self.auth.cache(name, cached.clone());
         gate.generation.fetch_add(1, Ordering::SeqCst);
         let n = name.to_owned();
@@ -172,7 +257,7 @@ impl Agent {
             })
             .await
             .map_err(AgentError::Storage)?;
-        Ok(result(cached))
+        Ok(cached)
     }
 
     async fn mark_refresh(&self, name: &str, at: Option<u64>) -> Result<(), AgentError> {

@@ -12,6 +12,8 @@ struct Metadata {
     revocation_endpoint: Option<String>,
     introspection_endpoint: Option<String>,
     jwks_uri: Option<String>,
+    #[serde(default)]
+    id_token_signing_alg_values_supported: Vec<String>,
 }
 
 /// Fetches the issuer's metadata; the `issuer` it states must be the one asked for.
@@ -54,5 +56,6 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints,
         revocation: m.revocation_endpoint,
         introspection: m.introspection_endpoint,
         jwks_uri: m.jwks_uri,
+        id_token_algs: m.id_token_signing_alg_values_supported,
     })
 }

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod id_token;
 pub mod refresh;
 pub mod service;
 pub mod token;
@@ -46,6 +47,8 @@ pub struct Endpoints {
     pub introspection: Option<String>,
     /// JWKS for ID tokens.
     pub jwks_uri: Option<String>,
+    /// ID-token signing algorithms the provider advertises.
+    pub id_token_algs: Vec<String>,
 }
 
 /// Resolves the endpoints of `manifest` for an account's `params`: the manifest's own for
