@@ -22,6 +22,35 @@ pub enum Event {
     },
     /// The daemon is stopping; connections close next.
     DaemonStopping,
+    /// A sign-in started: what the person must do (a code to enter, or a URL to open).
+    SigninStarted {
+        /// The account.
+        account: String,
+        /// `device` or `browser`.
+        flow: crate::methods::LoginFlow,
+        /// Device flow: the code.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_code: Option<String>,
+        /// Device flow: where to enter it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verification_uri: Option<String>,
+        /// Device flow: the URI with the code.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verification_uri_complete: Option<String>,
+        /// Browser flow: the URL to open.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        authorize_url: Option<String>,
+    },
+    /// A sign-in ended.
+    SigninFinished {
+        /// The account.
+        account: String,
+        /// Whether it succeeded.
+        ok: bool,
+        /// Why not, when it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 /// The kind of change an event reports.
@@ -37,7 +66,13 @@ pub enum Change {
 }
 
 /// Event names a client can subscribe to, matching the `event` tag.
-pub const EVENT_NAMES: [&str; 3] = ["otp_changed", "secret_changed", "daemon_stopping"];
+pub const EVENT_NAMES: [&str; 5] = [
+    "otp_changed",
+    "secret_changed",
+    "daemon_stopping",
+    "signin_started",
+    "signin_finished",
+];
 
 impl Event {
     /// The event's tag, as used in `subscribe`.
@@ -46,6 +81,8 @@ impl Event {
             Event::OtpChanged { .. } => EVENT_NAMES[0],
             Event::SecretChanged { .. } => EVENT_NAMES[1],
             Event::DaemonStopping => EVENT_NAMES[2],
+            Event::SigninStarted { .. } => EVENT_NAMES[3],
+            Event::SigninFinished { .. } => EVENT_NAMES[4],
         }
     }
 }

@@ -387,3 +387,52 @@ fn client_credentials_accounts_get_tokens_without_a_person() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs no sign-in"));
     env.assert_logs_free_of(&[secret, t["access_token"].as_str().unwrap()]);
 }
+
+#[test]
+fn sign_ins_are_announced_once_per_account_to_subscribers() {
+    let idp = Idp::start(300);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    env.ok(&["daemon", "start"]);
+    let mut sub = keyfob_proto::Client::connect(&env.socket(), "approver").unwrap();
+    sub.call::<keyfob_proto::methods::Subscribe>(&keyfob_proto::methods::SubscribeParams {
+        events: vec!["signin_started".into(), "signin_finished".into()],
+    })
+    .unwrap();
+    // Two scripts ask for a sign-in of the same account at once: one sign-in, one code.
+    let spawn = || {
+        env.keyfob_cmd(&["login", "work", "--device", "--json"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    use std::io::BufRead;
+    let first_line = |c: &mut std::process::Child| -> Value {
+        let mut line = String::new();
+        std::io::BufReader::new(c.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    let (fa, fb) = (first_line(&mut a), first_line(&mut b));
+    assert_eq!(
+        fa["user_code"], fb["user_code"],
+        "one sign-in for both callers"
+    );
+    let ev = serde_json::to_value(sub.next_event().unwrap()).unwrap();
+    assert_eq!(ev["event"], "signin_started");
+    assert_eq!(ev["account"], "work");
+    assert_eq!(ev["user_code"], fa["user_code"]);
+    idp.approve(fa["verification_uri_complete"].as_str().unwrap());
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    let ev = serde_json::to_value(sub.next_event().unwrap()).unwrap();
+    assert_eq!(ev["event"], "signin_finished");
+    assert_eq!(ev["ok"], true);
+    assert_eq!(
+        idp.grants("urn:ietf:params:oauth:grant-type:device_code"),
+        1
+    );
+}

@@ -44,6 +44,8 @@ pub struct RefreshGate {
     pub lock: tokio::sync::Mutex<()>,
     /// Bumped after every completed refresh or sign-in.
     pub generation: std::sync::atomic::AtomicU64,
+    /// Held while a sign-in is being started, so two callers cannot both start one.
+    pub starting: tokio::sync::Mutex<()>,
 }
 
 /// Account runtime state, shared by every connection.

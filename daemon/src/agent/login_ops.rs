@@ -113,6 +113,8 @@ impl Agent {
                 p.name, p.name
             )));
         }
+        let gate = self.auth.gate(&p.name);
+        let _starting = gate.starting.lock().await;
         if let Some(active) = self.auth.active_login(&p.name) {
             return Ok(active.started.clone());
         }
@@ -189,6 +191,14 @@ impl Agent {
                 }),
             );
         tracing::info!(account = %p.name, flow = ?flow, "sign-in started");
+        self.emit(keyfob_proto::Event::SigninStarted {
+            account: p.name.clone(),
+            flow,
+            user_code: info.user_code.clone(),
+            verification_uri: info.verification_uri.clone(),
+            verification_uri_complete: info.verification_uri_complete.clone(),
+            authorize_url: info.authorize_url.clone(),
+        });
         tokio::spawn(async move {
             let outcome = match task.await {
                 Ok(tr) => agent.store_grant(&name, tr, nonce.as_deref()).await,
@@ -198,6 +208,11 @@ impl Agent {
                 Ok(_) => tracing::info!(account = %name, "signed in"),
                 Err(e) => tracing::warn!(account = %name, error = %e, "sign-in failed"),
             }
+            agent.emit(keyfob_proto::Event::SigninFinished {
+                account: name.clone(),
+                ok: outcome.is_ok(),
+                error: outcome.as_ref().err().map(|e| e.to_string()),
+            });
             let _ = tx.send(Some(outcome.map_err(RpcError::from)));
         });
         Ok(info)
