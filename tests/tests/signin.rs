@@ -436,3 +436,57 @@ fn sign_ins_are_announced_once_per_account_to_subscribers() {
         1
     );
 }
+
+#[test]
+fn a_crash_while_a_refresh_is_out_is_reported_after_restart() {
+    let idp = Idp::start(2);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    // The provider stops answering: a listener on its port that accepts and never replies.
+    let port: u16 = idp.issuer.rsplit(':').next().unwrap().parse().unwrap();
+    drop(idp);
+    let blackhole =
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind the provider's port");
+    let mut caller = env
+        .keyfob_cmd(&["token", "work"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the daemon has recorded the refresh as in flight and sent it.
+    let state = env.data_dir().join("state.json");
+    wait_until(
+        Duration::from_secs(20),
+        "the refresh to be in flight",
+        || {
+            std::fs::read_to_string(&state)
+                .unwrap_or_default()
+                .contains("refresh_in_flight")
+        },
+    );
+    let (_held, _) = blackhole.accept().expect("the refresh request arrives");
+    let pid = rustix::process::Pid::from_raw(env.daemon_pid().unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let out = caller.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let show: Value =
+        serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
+    let detail = show["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("interrupted by a daemon crash") && detail.contains("keyfob login work"),
+        "{show}"
+    );
+    assert_eq!(
+        show["state"], "signed_in",
+        "not silently turned into a broken account"
+    );
+    assert!(env.logs().contains("a refresh was interrupted by a crash"));
+}
