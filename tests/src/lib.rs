@@ -5,6 +5,7 @@
 //! bus are per-test.
 
 pub mod idp;
+pub mod scripted;
 pub mod secret_service;
 
 use std::io::{BufRead, BufReader, Write};

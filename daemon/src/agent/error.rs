@@ -49,6 +49,9 @@ pub enum AgentError {
     /// The identity provider failed or refused.
     #[error("{0}")]
     Provider(String),
+    /// The identity provider asks to slow down.
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 impl From<AgentError> for RpcError {
@@ -65,6 +68,7 @@ impl From<AgentError> for RpcError {
             AgentError::Inconsistent(_) => ErrorKind::Internal,
             AgentError::NeedsLogin(_) => ErrorKind::NeedsLogin,
             AgentError::Provider(_) => ErrorKind::ProviderError,
+            AgentError::RateLimited(_) => ErrorKind::RateLimited,
         };
         RpcError::new(kind, e.to_string())
     }

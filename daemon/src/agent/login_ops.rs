@@ -31,6 +31,9 @@ impl From<FlowError> for AgentError {
     fn from(e: FlowError) -> Self {
         match e {
             FlowError::Config(m) => AgentError::Invalid(m),
+            FlowError::RateLimited(secs) => AgentError::RateLimited(format!(
+                "the provider is rate limiting token requests: retry after {secs} s"
+            )),
             other => AgentError::Provider(other.to_string()),
         }
     }

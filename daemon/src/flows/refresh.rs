@@ -5,14 +5,18 @@
 use super::token::{ClientCreds, TokenResponse, classify, client};
 use super::{Endpoints, FlowError};
 use oauth2::{RefreshToken, Scope};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Attempts for a transient failure, and the first back-off (doubled each time).
 const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest `Retry-After` waited for inside one request; longer ones are reported.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
-/// One refresh, retried on connection failures and 5xx answers (the provider did not act on
-/// those). A timeout is not retried: the provider may have acted on it.
+/// One refresh, retried on connection failures, 5xx answers and 429 (waiting `Retry-After`
+/// up to 10 s): the provider did not act on those. A timeout is not retried: the provider may
+/// have acted on it.
 pub async fn refresh(
     http: &reqwest::Client,
     ep: &Endpoints,
@@ -25,10 +29,30 @@ pub async fn refresh(
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
+        // oauth2 does not expose the response's status or headers; record them on the way.
+        let seen: Arc<Mutex<Option<Seen>>> = Arc::default();
+        let recording = |req: oauth2::HttpRequest| {
+            let seen = Arc::clone(&seen);
+            // An owned handle (an Arc inside) keeps the future free of borrowed lifetimes.
+            let http = http.clone();
+            async move {
+                let resp = oauth2::AsyncHttpClient::call(&http, req).await?;
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(Seen {
+                    status: resp.status().as_u16(),
+                    retry_after,
+                });
+                Ok::<_, oauth2::HttpClientError<reqwest::Error>>(resp)
+            }
+        };
         let res = c
             .exchange_refresh_token(&rt)
             .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))
-            .request_async(http)
+            .request_async(&recording)
             .await
             .map_err(|e| {
                 if let oauth2::RequestTokenError::Request(oauth2::HttpClientError::Reqwest(re)) = &e
@@ -42,8 +66,40 @@ pub async fn refresh(
                 }
                 classify(e)
             });
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let res = match (res, seen) {
+            // 429: the provider did not act on the request; wait as told, if not too long.
+            (
+                Err(_),
+                Some(Seen {
+                    status: 429,
+                    retry_after,
+                }),
+            ) => {
+                let wait = retry_after.unwrap_or(1);
+                if wait <= MAX_RETRY_AFTER.as_secs() && attempt < ATTEMPTS {
+                    tracing::warn!(
+                        attempt,
+                        wait,
+                        "the provider is rate limiting; waiting as asked"
+                    );
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                    attempt += 1;
+                    continue;
+                }
+                Err(FlowError::RateLimited(wait))
+            }
+            (Err(_), Some(Seen { status, .. })) if status >= 500 => Err(FlowError::Transient(
+                format!("the token endpoint answered HTTP {status}"),
+            )),
+            (other, _) => other,
+        };
         match res {
-            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+            Err(e)
+                if e.is_transient()
+                    && !matches!(e, FlowError::RateLimited(_))
+                    && attempt < ATTEMPTS =>
+            {
                 tracing::warn!(attempt, error = %e, "refresh failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
@@ -52,4 +108,11 @@ pub async fn refresh(
             other => return other,
         }
     }
+}
+
+/// What the token endpoint answered, as far as retrying cares.
+#[derive(Clone, Copy)]
+struct Seen {
+    status: u16,
+    retry_after: Option<u64>,
 }
