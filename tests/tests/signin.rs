@@ -448,7 +448,7 @@ fn a_crash_while_a_refresh_is_out_is_reported_after_restart() {
     drop(idp);
     let blackhole =
         std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind the provider's port");
-    let mut caller = env
+    let caller = env
         .keyfob_cmd(&["token", "work"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -66,7 +66,7 @@ pub async fn refresh(
                 }
                 classify(e)
             });
-        let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let seen = *seen.lock().unwrap_or_else(|e| e.into_inner());
         let res = match (res, seen) {
             // 429: the provider did not act on the request; wait as told, if not too long.
             (
