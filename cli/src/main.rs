@@ -71,6 +71,10 @@ enum Command {
         /// Print claims: the validated ID token's, or a JWT access token's (marked unverified).
         #[arg(long)]
         claims: bool,
+        /// If the account needs a sign-in, wait for someone to complete one (`keyfob login`,
+        /// or the tray) instead of failing. Never opens a browser.
+        #[arg(long)]
+        wait: bool,
     },
     /// Static secrets (API keys and the like).
     Secret {
@@ -116,7 +120,17 @@ fn main() -> ExitCode {
             min_ttl,
             id_token,
             claims,
-        } => cmd::token::run(&ctx, name, min_ttl, cmd::token::Show { id_token, claims }),
+            wait,
+        } => cmd::token::run(
+            &ctx,
+            name,
+            min_ttl,
+            cmd::token::Show {
+                id_token,
+                claims,
+                wait,
+            },
+        ),
         Command::Logout { name } => cmd::login::logout(&ctx, name),
         Command::Completions { shell } => {
             cmd::completions::run(shell);

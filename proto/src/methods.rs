@@ -576,6 +576,10 @@ pub struct TokenParams {
     /// Also return the latest validated ID token.
     #[serde(default)]
     pub id_token: bool,
+    /// If the account needs a sign-in, wait (up to 10 minutes) for a person to complete one
+    /// instead of failing at once. Keyfob never opens a browser for a token request.
+    #[serde(default)]
+    pub wait: bool,
     /// Also return claims: the validated ID token's, else the access token's (unverified).
     #[serde(default)]
     pub claims: bool,

@@ -490,3 +490,33 @@ fn a_crash_while_a_refresh_is_out_is_reported_after_restart() {
     );
     assert!(env.logs().contains("a refresh was interrupted by a crash"));
 }
+
+#[test]
+fn token_wait_waits_for_a_person_to_sign_in() {
+    let idp = Idp::start(300);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    // Without --wait: fails fast, naming the fix.
+    let out = env.keyfob(&["token", "work"]);
+    assert_eq!(out.status.code(), Some(7));
+    // With --wait: blocks until a person completes a sign-in, then prints the token.
+    let waiter = env
+        .keyfob_cmd(&["token", "work", "--wait"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the waiter to be waiting", || {
+        env.logs().contains("a token request waits for a sign-in")
+    });
+    env.device_login("work", &idp);
+    let out = waiter.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(idp.introspect(t.trim())["active"], true);
+}

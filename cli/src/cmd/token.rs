@@ -11,6 +11,8 @@ pub struct Show {
     pub id_token: bool,
     /// Print the claims instead.
     pub claims: bool,
+    /// Wait for a sign-in instead of failing when the account needs one.
+    pub wait: bool,
 }
 
 /// Prints a fresh access token (or its ID token, or claims).
@@ -20,6 +22,7 @@ pub fn run(ctx: &Ctx, name: String, min_ttl: Option<u64>, show: Show) -> CliResu
         min_ttl,
         id_token: show.id_token,
         claims: show.claims,
+        wait: show.wait,
     })?;
     if ctx.json {
         return ctx.print_json(&t);

@@ -16,6 +16,8 @@ use zeroize::Zeroizing;
 
 /// Default minimum remaining lifetime of a served token.
 const DEFAULT_MIN_TTL: u64 = 60;
+/// How long `token --wait` waits for a person to sign in.
+const SIGNIN_WAIT: Duration = Duration::from_secs(600);
 /// Served tokens also keep this margin, for clock skew and time in flight.
 const SKEW: Duration = Duration::from_secs(10);
 
@@ -64,7 +66,19 @@ fn needs_login(name: &str, why: &str) -> AgentError {
 impl Agent {
     /// `token.get`.
     pub async fn token_get(&self, p: TokenParams) -> Result<TokenResult, AgentError> {
-        let t = self.fresh_token(&p).await?;
+        // Subscribe before trying, so a sign-in finishing in between is not missed.
+        let mut events = p.wait.then(|| self.subscribe());
+        let t = match self.fresh_token(&p).await {
+            Err(AgentError::NeedsLogin(why)) if p.wait => {
+                tracing::info!(account = %p.name, "a token request waits for a sign-in");
+                let rx = events
+                    .as_mut()
+                    .ok_or_else(|| AgentError::NeedsLogin(why.clone()))?;
+                self.wait_for_signin(&p.name, rx, &why).await?;
+                self.fresh_token(&p).await?
+            }
+            other => other?,
+        };
         let id_token = if p.id_token {
             Some(t.id_token.clone().map(|s| Sensitive::new(s.expose_secret().to_owned())).ok_or_else(|| {
                 AgentError::Invalid(format!(
@@ -101,6 +115,37 @@ impl Agent {
         r.claims = claims;
         r.claims_unverified = claims_unverified && r.claims.is_some();
         Ok(r)
+    }
+
+    async fn wait_for_signin(
+        &self,
+        name: &str,
+        rx: &mut tokio::sync::broadcast::Receiver<keyfob_proto::Event>,
+        why: &str,
+    ) -> Result<(), AgentError> {
+        let timed_out = || {
+            AgentError::NeedsLogin(format!(
+                "{why}; waited {} s and nobody signed in",
+                SIGNIN_WAIT.as_secs()
+            ))
+        };
+        tokio::time::timeout(SIGNIN_WAIT, async {
+            loop {
+                match rx.recv().await {
+                    Ok(keyfob_proto::Event::SigninFinished {
+                        account, ok: true, ..
+                    }) if account == name => {
+                        return Ok(());
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return Err(timed_out());
+                    }
+                }
+            }
+        })
+        .await
+        .map_err(|_| timed_out())?
     }
 
     async fn fresh_token(&self, p: &TokenParams) -> Result<super::auth::CachedToken, AgentError> {
