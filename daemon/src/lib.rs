@@ -136,6 +136,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         let _ = out.flush();
     }
     tokio::spawn(signals.forward_to(Arc::clone(&agent)));
+    tokio::spawn(Arc::clone(&agent).refresh_ahead_loop());
     server::serve(agent, listener).await;
     drop(claim);
     tracing::info!("keyfobd stopped");

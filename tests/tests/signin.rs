@@ -520,3 +520,25 @@ fn token_wait_waits_for_a_person_to_sign_in() {
     let t = String::from_utf8(out.stdout).unwrap();
     assert_eq!(idp.introspect(t.trim())["active"], true);
 }
+
+#[test]
+fn tokens_of_accounts_in_use_are_refreshed_ahead_of_expiry() {
+    let idp = Idp::start(30);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    let first = env.ok(&["token", "work", "--min-ttl", "1"]);
+    assert_eq!(idp.grants(REFRESH), 0);
+    // Nobody asks again; the daemon refreshes on its own before the token runs out.
+    wait_until(Duration::from_secs(40), "a refresh ahead of expiry", || {
+        idp.grants(REFRESH) == 1
+    });
+    let second = env.ok(&["token", "work", "--min-ttl", "1"]);
+    assert_ne!(first, second);
+    assert_eq!(
+        idp.grants(REFRESH),
+        1,
+        "the caller got the token refreshed ahead"
+    );
+    assert_eq!(idp.introspect(second.trim())["active"], true);
+}

@@ -24,6 +24,8 @@ pub struct CachedToken {
     pub scopes: Vec<String>,
     /// The latest validated ID token, if the provider sent one.
     pub id_token: Option<SecretString>,
+    /// When it was obtained (its lifetime is `expires_at - obtained_at`).
+    pub obtained_at: SystemTime,
 }
 
 /// A sign-in in progress: what was shown, and where its outcome will appear.
@@ -64,6 +66,8 @@ pub struct Auth {
     pub logins: Mutex<HashMap<String, Arc<LoginSlot>>>,
     /// Provider signing keys.
     pub jwks: crate::flows::id_token::JwksCache,
+    /// When each account's token was last asked for: accounts in use are refreshed ahead.
+    pub used: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Auth {
@@ -77,6 +81,7 @@ impl Auth {
             gates: Mutex::default(),
             logins: Mutex::default(),
             jwks: crate::flows::id_token::JwksCache::default(),
+            used: Mutex::default(),
         }
     }
 
@@ -106,6 +111,14 @@ impl Auth {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(account.to_owned(), t);
+    }
+
+    /// Notes that an account's token was asked for now.
+    pub fn touch(&self, account: &str) {
+        self.used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account.to_owned(), std::time::Instant::now());
     }
 
     /// Forgets everything held in memory for an account.

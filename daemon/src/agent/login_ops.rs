@@ -355,6 +355,7 @@ pub(super) fn cached_from(tr: &TokenResponse, id_token: Option<SecretString>) ->
             .map(|s| s.iter().map(|x| x.to_string()).collect())
             .unwrap_or_default(),
         id_token,
+        obtained_at: SystemTime::now(),
     }
 }
 

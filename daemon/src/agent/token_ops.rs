@@ -16,6 +16,14 @@ use zeroize::Zeroizing;
 
 /// Default minimum remaining lifetime of a served token.
 const DEFAULT_MIN_TTL: u64 = 60;
+/// How often the refresh-ahead loop looks.
+const AHEAD_TICK: Duration = Duration::from_secs(2);
+/// Accounts asked for within this time count as in use.
+const IN_USE: Duration = Duration::from_secs(15 * 60);
+/// Tokens living less than this are not refreshed ahead.
+const MIN_AHEAD_LIFETIME: Duration = Duration::from_secs(20);
+/// Tokens of accounts in use are refreshed when this much lifetime is left.
+const AHEAD: Duration = Duration::from_secs(75);
 /// How long `token --wait` waits for a person to sign in.
 const SIGNIN_WAIT: Duration = Duration::from_secs(600);
 /// Served tokens also keep this margin, for clock skew and time in flight.
@@ -66,6 +74,8 @@ fn needs_login(name: &str, why: &str) -> AgentError {
 impl Agent {
     /// `token.get`.
     pub async fn token_get(&self, p: TokenParams) -> Result<TokenResult, AgentError> {
+        // Only callers mark an account in use (the refresh-ahead loop must not keep itself going).
+        self.auth.touch(&p.name);
         // Subscribe before trying, so a sign-in finishing in between is not missed.
         let mut events = p.wait.then(|| self.subscribe());
         let t = match self.fresh_token(&p).await {
@@ -146,6 +156,55 @@ impl Agent {
         })
         .await
         .map_err(|_| timed_out())?
+    }
+
+    /// Refreshes, ahead of time, the tokens of accounts used in the last [`IN_USE`] that
+    /// will soon run low, so callers rarely wait for a refresh. Runs until the daemon stops.
+    pub async fn refresh_ahead_loop(self: std::sync::Arc<Self>) {
+        let mut shutdown = self.shutdown_signal();
+        let mut tick = tokio::time::interval(AHEAD_TICK);
+        loop {
+            tokio::select! {
+                _ = super::stopped(&mut shutdown) => return,
+                _ = tick.tick() => {}
+            }
+            let in_use: Vec<String> = self
+                .auth
+                .used
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|(_, at)| at.elapsed() < IN_USE)
+                .map(|(n, _)| n.clone())
+                .collect();
+            for name in in_use {
+                let Some(t) = self.auth.cached(&name) else {
+                    continue;
+                };
+                let (Some(exp), now) = (t.expires_at, SystemTime::now()) else {
+                    continue;
+                };
+                let lifetime = exp.duration_since(t.obtained_at).unwrap_or_default();
+                let left = exp.duration_since(now).unwrap_or_default();
+                // Refresh at 75 s left, or at half-life for tokens shorter-lived than that.
+                // Very short-lived tokens are refreshed on demand only: ahead of time it would
+                // be a refresh every tick.
+                if lifetime < MIN_AHEAD_LIFETIME || left > AHEAD.min(lifetime / 2) {
+                    continue;
+                }
+                let p = TokenParams {
+                    name: name.clone(),
+                    min_ttl: Some(left.as_secs() + 1),
+                    ..Default::default()
+                };
+                match self.fresh_token(&p).await {
+                    Ok(_) => tracing::debug!(account = %name, "refreshed ahead of expiry"),
+                    Err(e) => {
+                        tracing::debug!(account = %name, error = %e, "refresh ahead did not happen")
+                    }
+                }
+            }
+        }
     }
 
     async fn fresh_token(&self, p: &TokenParams) -> Result<super::auth::CachedToken, AgentError> {
