@@ -71,6 +71,12 @@ enum Command {
         /// Print claims: the validated ID token's, or a JWT access token's (marked unverified).
         #[arg(long)]
         claims: bool,
+        /// Ask for fewer scopes than the account has (repeat, or space-separate).
+        #[arg(long = "scope", num_args = 1..)]
+        scopes: Vec<String>,
+        /// Ask for a token for another audience.
+        #[arg(long)]
+        audience: Option<String>,
         /// If the account needs a sign-in, wait for someone to complete one (`keyfob login`,
         /// or the tray) instead of failing. Never opens a browser.
         #[arg(long)]
@@ -121,6 +127,8 @@ fn main() -> ExitCode {
             id_token,
             claims,
             wait,
+            scopes,
+            audience,
         } => cmd::token::run(
             &ctx,
             name,
@@ -129,6 +137,12 @@ fn main() -> ExitCode {
                 id_token,
                 claims,
                 wait,
+                scopes: scopes
+                    .iter()
+                    .flat_map(|s| s.split_whitespace())
+                    .map(str::to_owned)
+                    .collect(),
+                audience,
             },
         ),
         Command::Logout { name } => cmd::login::logout(&ctx, name),

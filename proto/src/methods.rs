@@ -576,6 +576,12 @@ pub struct TokenParams {
     /// Also return the latest validated ID token.
     #[serde(default)]
     pub id_token: bool,
+    /// A narrower set of scopes than the account's (a downscoped token, cached apart).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Another audience than the account's (sent as `audience`), cached apart.
+    #[serde(default)]
+    pub audience: Option<String>,
     /// If the account needs a sign-in, wait (up to 10 minutes) for a person to complete one
     /// instead of failing at once. Keyfob never opens a browser for a token request.
     #[serde(default)]

@@ -542,3 +542,44 @@ fn tokens_of_accounts_in_use_are_refreshed_ahead_of_expiry() {
     );
     assert_eq!(idp.introspect(second.trim())["active"], true);
 }
+
+#[test]
+fn a_downscoped_token_is_fetched_and_cached_apart() {
+    let idp = Idp::start(300);
+    let env = TestEnv::new();
+    env.ok(&[
+        "account",
+        "add",
+        "work",
+        "--provider",
+        "oidc",
+        "--issuer",
+        &idp.issuer,
+        "--client-id",
+        "keyfob-native",
+        "--scope",
+        "openid offline_access api",
+    ]);
+    env.device_login("work", &idp);
+    let full = token_json(&env, &["work"]);
+    let narrow = token_json(&env, &["work", "--scope", "openid"]);
+    assert_ne!(full["access_token"], narrow["access_token"]);
+    let info = idp.introspect(narrow["access_token"].as_str().unwrap());
+    assert_eq!(info["scope"], "openid", "{info}");
+    assert_eq!(idp.grants(REFRESH), 1);
+    // Both are cached: no further refresh for either.
+    assert_eq!(
+        token_json(&env, &["work", "--scope", "openid"])["access_token"],
+        narrow["access_token"]
+    );
+    assert_eq!(
+        token_json(&env, &["work"])["access_token"],
+        full["access_token"]
+    );
+    assert_eq!(idp.grants(REFRESH), 1);
+    // The full grant survives the narrower refresh (its refresh token was rotated and kept).
+    assert_eq!(
+        idp.introspect(full["access_token"].as_str().unwrap())["active"],
+        true
+    );
+}

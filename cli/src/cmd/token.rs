@@ -5,7 +5,7 @@ use crate::exit::CliResult;
 use keyfob_proto::methods::*;
 
 /// What to print besides (or instead of) the access token.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Show {
     /// Print the ID token instead of the access token.
     pub id_token: bool,
@@ -13,6 +13,10 @@ pub struct Show {
     pub claims: bool,
     /// Wait for a sign-in instead of failing when the account needs one.
     pub wait: bool,
+    /// Narrower scopes.
+    pub scopes: Vec<String>,
+    /// Another audience.
+    pub audience: Option<String>,
 }
 
 /// Prints a fresh access token (or its ID token, or claims).
@@ -23,6 +27,8 @@ pub fn run(ctx: &Ctx, name: String, min_ttl: Option<u64>, show: Show) -> CliResu
         id_token: show.id_token,
         claims: show.claims,
         wait: show.wait,
+        scopes: show.scopes,
+        audience: show.audience,
     })?;
     if ctx.json {
         return ctx.print_json(&t);

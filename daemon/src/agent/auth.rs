@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::watch;
 
+/// Separates the parts of a cache key (`account`, scopes, audience); never in a name.
+pub const KEY_SEP: char = '\u{1f}';
+
 /// A cached access token.
 #[derive(Clone)]
 pub struct CachedToken {
@@ -123,10 +126,11 @@ impl Auth {
 
     /// Forgets everything held in memory for an account.
     pub fn forget(&self, account: &str) {
+        let prefix = format!("{account}{KEY_SEP}");
         self.tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(account);
+            .retain(|k, _| k != account && !k.starts_with(&prefix));
         self.endpoints
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -138,7 +138,14 @@ impl Agent {
         let http = self.auth.http.clone();
         let (info, nonce, task): (LoginStarted, Option<String>, BoxFuture) = match flow {
             LoginFlow::Device => {
-                let started = device::start(&http, &ep, &creds, &record.scopes).await?;
+                let started = device::start(
+                    &http,
+                    &ep,
+                    &creds,
+                    &record.scopes,
+                    record.audience.as_deref(),
+                )
+                .await?;
                 let d = &started.details;
                 let info = LoginStarted {
                     login_id: login_id.clone(),
@@ -163,6 +170,10 @@ impl Agent {
                     .plugin(&record.provider)
                     .map(|m| m.quirks.auth_params.clone())
                     .unwrap_or_default();
+                let mut extra = extra;
+                if let Some(a) = &record.audience {
+                    extra.insert("audience".into(), a.clone());
+                }
                 let started = browser::start(&ep, &creds, &record.scopes, &extra).await?;
                 let info = LoginStarted {
                     login_id: login_id.clone(),

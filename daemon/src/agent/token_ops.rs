@@ -65,6 +65,24 @@ fn jwt_payload(token: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The cache key of a request: the account's name, plus scopes and audience when asked for.
+fn cache_key(p: &TokenParams) -> String {
+    if p.scopes.is_empty() && p.audience.is_none() {
+        return p.name.clone();
+    }
+    let mut scopes = p.scopes.clone();
+    scopes.sort();
+    scopes.dedup();
+    format!(
+        "{}{}{}{}{}",
+        p.name,
+        super::auth::KEY_SEP,
+        scopes.join(" "),
+        super::auth::KEY_SEP,
+        p.audience.as_deref().unwrap_or("")
+    )
+}
+
 fn needs_login(name: &str, why: &str) -> AgentError {
     AgentError::NeedsLogin(format!(
         "account {name:?} needs a new sign-in ({why}): run `keyfob login {name}`"
@@ -209,7 +227,9 @@ impl Agent {
 
     async fn fresh_token(&self, p: &TokenParams) -> Result<super::auth::CachedToken, AgentError> {
         let min_ttl = Duration::from_secs(p.min_ttl.unwrap_or(DEFAULT_MIN_TTL));
-        if let Some(t) = self.auth.cached(&p.name).filter(|t| usable(t, min_ttl)) {
+        // Downscoped or other-audience tokens are cached apart from the account's own.
+        let key = cache_key(p);
+        if let Some(t) = self.auth.cached(&key).filter(|t| usable(t, min_ttl)) {
             return Ok(t);
         }
         let gate = self.auth.gate(&p.name);
@@ -218,11 +238,11 @@ impl Agent {
         // Someone refreshed while we waited: theirs is the freshest token there is, even if
         // the provider's lifetime is shorter than min_ttl.
         if gate.generation.load(Ordering::SeqCst) != seen
-            && let Some(t) = self.auth.cached(&p.name)
+            && let Some(t) = self.auth.cached(&key)
         {
             return Ok(t);
         }
-        if let Some(t) = self.auth.cached(&p.name).filter(|t| usable(t, min_ttl)) {
+        if let Some(t) = self.auth.cached(&key).filter(|t| usable(t, min_ttl)) {
             return Ok(t);
         }
         let record = {
@@ -235,7 +255,16 @@ impl Agent {
         };
         if record.grant == AccountGrant::ClientCredentials {
             return self
-                .client_credentials_token(&p.name, &record.scopes, &gate)
+                .client_credentials_token(
+                    &p.name,
+                    &key,
+                    if p.scopes.is_empty() {
+                        &record.scopes
+                    } else {
+                        &p.scopes
+                    },
+                    &gate,
+                )
                 .await;
         }
         match record.state {
@@ -258,7 +287,9 @@ impl Agent {
 
         // Mark the refresh as in flight, so a crash before its result is stored is noticed.
         self.mark_refresh(&p.name, Some(now_secs())).await?;
-        let outcome = refresh::refresh(&self.auth.http, &ep, &creds, &old, &[]).await;
+        let audience = p.audience.as_deref().or(record.audience.as_deref());
+        let outcome =
+            refresh::refresh(&self.auth.http, &ep, &creds, &old, &p.scopes, audience).await;
         match outcome {
             Ok(tr) => {
                 if let Some(new) = tr.refresh_token()
@@ -305,7 +336,7 @@ impl Agent {
                     .await
                     .map_err(AgentError::Storage)?;
                 let cached = cached_from(&tr, id_token);
-                self.auth.cache(&p.name, cached.clone());
+                self.auth.cache(&key, cached.clone());
                 gate.generation.fetch_add(1, Ordering::SeqCst);
                 tracing::info!(account = %p.name, rotated = tr.refresh_token().is_some(), "refreshed");
                 Ok(cached)
@@ -341,6 +372,7 @@ impl Agent {
     async fn client_credentials_token(
         &self,
         name: &str,
+        key: &str,
         scopes: &[String],
         gate: &super::auth::RefreshGate,
     ) -> Result<super::auth::CachedToken, AgentError> {
@@ -348,7 +380,7 @@ impl Agent {
         let tr =
             crate::flows::service::client_credentials(&self.auth.http, &ep, &creds, scopes).await?;
         let cached = cached_from(&tr, None);
-        self.auth.cache(name, cached.clone());
+        self.auth.cache(key, cached.clone());
         gate.generation.fetch_add(1, Ordering::SeqCst);
         let n = name.to_owned();
         self.state

@@ -18,6 +18,7 @@ pub async fn start(
     ep: &Endpoints,
     creds: &ClientCreds,
     scopes: &[String],
+    audience: Option<&str>,
 ) -> Result<DeviceStart, FlowError> {
     let url = ep.device_authorization.clone().ok_or_else(|| {
         FlowError::Config("the provider has no device authorization endpoint: use --browser".into())
@@ -26,12 +27,14 @@ pub async fn start(
         DeviceAuthorizationUrl::new(url)
             .map_err(|e| FlowError::Config(format!("bad device endpoint: {e}")))?,
     );
-    let details: StandardDeviceAuthorizationResponse = c
+    let mut req = c
         .exchange_device_code()
-        .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))
-        .request_async(http)
-        .await
-        .map_err(classify)?;
+        .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())));
+    if let Some(a) = audience {
+        req = req.add_extra_param("audience", a.to_owned());
+    }
+    let details: StandardDeviceAuthorizationResponse =
+        req.request_async(http).await.map_err(classify)?;
     Ok(DeviceStart { details })
 }
 

@@ -23,6 +23,7 @@ pub async fn refresh(
     creds: &ClientCreds,
     refresh_token: &str,
     scopes: &[String],
+    audience: Option<&str>,
 ) -> Result<TokenResponse, FlowError> {
     let c = client(ep, creds)?;
     let rt = RefreshToken::new(refresh_token.to_owned());
@@ -49,23 +50,24 @@ pub async fn refresh(
                 Ok::<_, oauth2::HttpClientError<reqwest::Error>>(resp)
             }
         };
-        let res = c
+        let mut req = c
             .exchange_refresh_token(&rt)
-            .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))
-            .request_async(&recording)
-            .await
-            .map_err(|e| {
-                if let oauth2::RequestTokenError::Request(oauth2::HttpClientError::Reqwest(re)) = &e
-                    && re.is_timeout()
-                {
-                    // The provider may have rotated the token and the answer got lost: a retry
-                    // would replay the old one and revoke the grant. Report, do not retry.
-                    return FlowError::Provider(
-                        "the refresh request timed out; its outcome is unknown".into(),
-                    );
-                }
-                classify(e)
-            });
+            .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())));
+        if let Some(a) = audience {
+            req = req.add_extra_param("audience", a.to_owned());
+        }
+        let res = req.request_async(&recording).await.map_err(|e| {
+            if let oauth2::RequestTokenError::Request(oauth2::HttpClientError::Reqwest(re)) = &e
+                && re.is_timeout()
+            {
+                // The provider may have rotated the token and the answer got lost: a retry
+                // would replay the old one and revoke the grant. Report, do not retry.
+                return FlowError::Provider(
+                    "the refresh request timed out; its outcome is unknown".into(),
+                );
+            }
+            classify(e)
+        });
         let seen = *seen.lock().unwrap_or_else(|e| e.into_inner());
         let res = match (res, seen) {
             // 429: the provider did not act on the request; wait as told, if not too long.
