@@ -22,14 +22,55 @@ pub fn run(ctx: &Ctx, name: String, device: bool, browser: bool) -> CliResult {
     } else {
         show(&name, &started);
     }
+    let spinner = (!ctx.json && std::io::stderr().is_terminal()).then(Spinner::start);
     let info = ctx.call::<LoginWait>(&LoginWaitParams {
         login_id: started.login_id.clone(),
-    })?;
+    });
+    drop(spinner);
+    let info = info?;
     if ctx.json {
         ctx.print_json(&info)
     } else {
         eprintln!("signed in to {} ({})", info.name, info.provider);
         Ok(())
+    }
+}
+
+/// A spinner on stderr while waiting; stops and clears its line when dropped.
+struct Spinner {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            use std::io::Write;
+            let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+            let mut i = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                eprint!("\r{} waiting for approval", frames[i % frames.len()]);
+                let _ = std::io::stderr().flush();
+                i += 1;
+                std::thread::sleep(std::time::Duration::from_millis(120));
+            }
+            eprint!("\r\x1b[2K");
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
