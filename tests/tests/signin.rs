@@ -529,9 +529,16 @@ fn tokens_of_accounts_in_use_are_refreshed_ahead_of_expiry() {
     env.device_login("work", &idp);
     let first = env.ok(&["token", "work", "--min-ttl", "1"]);
     assert_eq!(idp.grants(REFRESH), 0);
-    // Nobody asks again; the daemon refreshes on its own before the token runs out.
+    let expiry = |env: &TestEnv| -> Value {
+        let show: Value =
+            serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
+        show["access_expires_at"].clone()
+    };
+    let before = expiry(&env);
+    // Nobody asks again; the daemon refreshes on its own before the token runs out. (The
+    // provider logs the grant before the daemon has stored it: wait for the daemon's view.)
     wait_until(Duration::from_secs(40), "a refresh ahead of expiry", || {
-        idp.grants(REFRESH) == 1
+        expiry(&env) != before
     });
     let second = env.ok(&["token", "work", "--min-ttl", "1"]);
     assert_ne!(first, second);

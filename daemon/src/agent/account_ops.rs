@@ -20,6 +20,35 @@ pub(super) fn not_found(name: &str) -> AgentError {
 }
 
 impl Agent {
+    /// A copy of an account's record, or NotFound.
+    pub(super) async fn account_record(&self, name: &str) -> Result<AccountRecord, AgentError> {
+        let st = self.state.lock().await;
+        st.get()
+            .accounts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+
+    /// Changes one account's record durably (a no-op if it was removed meanwhile).
+    pub(super) async fn update_account(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut AccountRecord) + Send,
+    ) -> Result<(), AgentError> {
+        let n = name.to_owned();
+        self.state
+            .lock()
+            .await
+            .update(move |s| {
+                if let Some(a) = s.accounts.get_mut(&n) {
+                    change(a);
+                }
+            })
+            .await
+            .map_err(AgentError::Storage)
+    }
+
     pub(super) fn account_info(&self, name: &str, r: &AccountRecord) -> AccountInfo {
         let expires = self
             .auth
@@ -204,18 +233,11 @@ impl Agent {
         self.auth.forget(&p.name);
         gate.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let n = p.name.clone();
-        self.state
-            .lock()
-            .await
-            .update(|s| {
-                if let Some(a) = s.accounts.get_mut(&n) {
-                    a.state = AccountState::SignedOut;
-                    a.detail = None;
-                }
-            })
-            .await
-            .map_err(AgentError::Storage)?;
+        self.update_account(&p.name, |a| {
+            a.state = AccountState::SignedOut;
+            a.detail = None;
+        })
+        .await?;
         tracing::info!(account = %p.name, revoked, "signed out");
         Ok(LogoutResult {
             revoked,

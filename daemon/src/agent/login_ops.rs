@@ -102,14 +102,7 @@ impl Agent {
         self: &Arc<Self>,
         p: LoginStartParams,
     ) -> Result<LoginStarted, AgentError> {
-        let record = {
-            let st = self.state.lock().await;
-            st.get()
-                .accounts
-                .get(&p.name)
-                .cloned()
-                .ok_or_else(|| not_found(&p.name))?
-        };
+        let record = self.account_record(&p.name).await?;
         if record.grant == AccountGrant::ClientCredentials {
             return Err(AgentError::Invalid(format!(
                 "{:?} is a client-credentials account and needs no sign-in: `keyfob token {}` gets its token",

@@ -2,7 +2,7 @@
 //! waiting caller. The rotated refresh token reaches the vault before anyone sees the new
 //! access token.
 
-use super::account_ops::{REFRESH, not_found};
+use super::account_ops::REFRESH;
 use super::login_ops::cached_from;
 use super::{Agent, AgentError, now_secs, vault_key};
 use crate::flows::{FlowError, refresh};
@@ -245,14 +245,7 @@ impl Agent {
         if let Some(t) = self.auth.cached(&key).filter(|t| usable(t, min_ttl)) {
             return Ok(t);
         }
-        let record = {
-            let st = self.state.lock().await;
-            st.get()
-                .accounts
-                .get(&p.name)
-                .cloned()
-                .ok_or_else(|| not_found(&p.name))?
-        };
+        let record = self.account_record(&p.name).await?;
         if record.grant == AccountGrant::ClientCredentials {
             return self
                 .client_credentials_token(
@@ -321,20 +314,13 @@ impl Agent {
                         }
                     },
                 };
-                let n = p.name.clone();
-                self.state
-                    .lock()
-                    .await
-                    .update(|s| {
-                        if let Some(a) = s.accounts.get_mut(&n) {
-                            a.refresh_in_flight = None;
-                            if let Some(c) = new_claims {
-                                a.claims = Some(c);
-                            }
-                        }
-                    })
-                    .await
-                    .map_err(AgentError::Storage)?;
+                self.update_account(&p.name, |a| {
+                    a.refresh_in_flight = None;
+                    if let Some(c) = new_claims {
+                        a.claims = Some(c);
+                    }
+                })
+                .await?;
                 let cached = cached_from(&tr, id_token);
                 self.auth.cache(&key, cached.clone());
                 gate.generation.fetch_add(1, Ordering::SeqCst);
@@ -343,21 +329,14 @@ impl Agent {
             }
             Err(FlowError::InvalidGrant(why)) => {
                 self.auth.forget(&p.name);
-                let n = p.name.clone();
                 let detail = format!("the provider refused the refresh token: {why}");
                 let d2 = detail.clone();
-                self.state
-                    .lock()
-                    .await
-                    .update(|s| {
-                        if let Some(a) = s.accounts.get_mut(&n) {
-                            a.state = AccountState::NeedsLogin;
-                            a.detail = Some(d2);
-                            a.refresh_in_flight = None;
-                        }
-                    })
-                    .await
-                    .map_err(AgentError::Storage)?;
+                self.update_account(&p.name, |a| {
+                    a.state = AccountState::NeedsLogin;
+                    a.detail = Some(d2);
+                    a.refresh_in_flight = None;
+                })
+                .await?;
                 tracing::warn!(account = %p.name, "grant refused; the account needs a new sign-in");
                 Err(needs_login(&p.name, &detail))
             }
@@ -382,32 +361,18 @@ impl Agent {
         let cached = cached_from(&tr, None);
         self.auth.cache(key, cached.clone());
         gate.generation.fetch_add(1, Ordering::SeqCst);
-        let n = name.to_owned();
-        self.state
-            .lock()
-            .await
-            .update(|s| {
-                if let Some(a) = s.accounts.get_mut(&n) {
-                    a.state = AccountState::SignedIn;
-                }
-            })
-            .await
-            .map_err(AgentError::Storage)?;
+        self.update_account(name, |a| {
+            a.state = AccountState::SignedIn;
+        })
+        .await?;
         Ok(cached)
     }
 
     async fn mark_refresh(&self, name: &str, at: Option<u64>) -> Result<(), AgentError> {
-        let n = name.to_owned();
-        self.state
-            .lock()
-            .await
-            .update(|s| {
-                if let Some(a) = s.accounts.get_mut(&n) {
-                    a.refresh_in_flight = at;
-                }
-            })
-            .await
-            .map_err(AgentError::Storage)
+        self.update_account(name, |a| {
+            a.refresh_in_flight = at;
+        })
+        .await
     }
 
     /// At start-up: reports accounts whose refresh was cut short by a crash.
