@@ -12,6 +12,10 @@ pub type Answer = (u16, Vec<(String, String)>, String);
 
 /// The running endpoint.
 pub struct Scripted {
+    /// The ID token the next device-code grant returns (for OIDC-mode tests).
+    pub id_token: Arc<Mutex<Option<String>>>,
+    /// The JWKS document served at `/jwks`.
+    pub jwks: Arc<Mutex<String>>,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// Answers for the next refresh requests, in order; when empty, refreshes succeed.
@@ -33,7 +37,10 @@ impl Scripted {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let script: Arc<Mutex<VecDeque<Answer>>> = Arc::default();
         let refreshes: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let id_token: Arc<Mutex<Option<String>>> = Arc::default();
+        let jwks: Arc<Mutex<String>> = Arc::new(Mutex::new(r#"{"keys":[]}"#.into()));
         let (s2, r2, b2) = (script.clone(), refreshes.clone(), base.clone());
+        let (i2, j2) = (id_token.clone(), jwks.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));
@@ -54,7 +61,19 @@ impl Scripted {
                 let mut body = vec![0u8; len];
                 let _ = reader.read_exact(&mut body);
                 let body = String::from_utf8_lossy(&body).into_owned();
-                let (status, headers, json) = if request_line.contains("/device") {
+                let (status, headers, json) = if request_line
+                    .contains("/.well-known/openid-configuration")
+                {
+                    (
+                        200,
+                        vec![],
+                        format!(
+                            r#"{{"issuer":"{b2}","token_endpoint":"{b2}/token","device_authorization_endpoint":"{b2}/device","jwks_uri":"{b2}/jwks","id_token_signing_alg_values_supported":["ES256"]}}"#
+                        ),
+                    )
+                } else if request_line.contains("/jwks") {
+                    (200, vec![], j2.lock().unwrap().clone())
+                } else if request_line.contains("/device") {
                     (
                         200,
                         vec![],
@@ -72,7 +91,17 @@ impl Scripted {
                         .pop_front()
                         .unwrap_or((200, vec![], ok_tokens(n)))
                 } else {
-                    (200, vec![], ok_tokens(0))
+                    match i2.lock().unwrap().clone() {
+                        Some(id) => {
+                            let t = ok_tokens(0);
+                            (
+                                200,
+                                vec![],
+                                format!("{},\"id_token\":\"{id}\"}}", &t[..t.len() - 1]),
+                            )
+                        }
+                        None => (200, vec![], ok_tokens(0)),
+                    }
                 };
                 let reason = match status {
                     200 => "OK",
@@ -94,6 +123,8 @@ impl Scripted {
             }
         });
         Self {
+            id_token,
+            jwks,
             base,
             script,
             refreshes,
