@@ -87,6 +87,17 @@ enum Command {
         #[command(subcommand)]
         action: cmd::secret::SecretCmd,
     },
+    /// Show the audit log (who got what, when), or verify it.
+    Audit {
+        #[command(subcommand)]
+        action: Option<cmd::audit::AuditCmd>,
+        /// How many of the latest records.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        lines: usize,
+        /// Keep printing new records as they come.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -146,6 +157,11 @@ fn main() -> ExitCode {
             },
         ),
         Command::Logout { name } => cmd::login::logout(&ctx, name),
+        Command::Audit {
+            action,
+            lines,
+            follow,
+        } => cmd::audit::run(&ctx, action, lines, follow),
         Command::Completions { shell } => {
             cmd::completions::run(shell);
             Ok(())

@@ -140,6 +140,18 @@ impl Config {
         }
     }
 
+    /// The directory for the audit log: `$XDG_STATE_HOME/keyfob`, or the data dir when set.
+    pub fn state_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        let dirs = project_dirs()?;
+        Ok(dirs
+            .state_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dirs.data_dir().to_owned()))
+    }
+
     /// The vault file's path.
     pub fn vault_file(&self) -> Result<PathBuf, ConfigError> {
         match &self.file_vault.path {

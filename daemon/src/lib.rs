@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod atomic;
+pub mod audit;
 pub mod config;
 pub mod flows;
 pub mod otp;
@@ -118,12 +119,26 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         flows::http_client().map_err(|e| StartError::State(e.to_string()))?,
         load_plugins(&config_path),
     );
+    let audit_dir = config.state_dir()?;
+    let audit = audit::Audit::start(&audit_dir).map_err(|e| {
+        StartError::State(format!(
+            "cannot open the audit log in {}: {e}",
+            audit_dir.display()
+        ))
+    })?;
+    audit.record(audit::Record {
+        event: "daemon.started".into(),
+        outcome: "ok".into(),
+        detail: Some(format!("vault: {:?}", kind)),
+        ..Default::default()
+    });
     let agent = Arc::new(Agent::new(
         state,
         vault,
         opened.detail,
         socket.clone(),
         auth,
+        audit.clone(),
     ));
     agent
         .report_interrupted_refreshes()
@@ -138,6 +153,12 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     tokio::spawn(signals.forward_to(Arc::clone(&agent)));
     tokio::spawn(Arc::clone(&agent).refresh_ahead_loop());
     server::serve(agent, listener).await;
+    audit.record(audit::Record {
+        event: "daemon.stopped".into(),
+        outcome: "ok".into(),
+        ..Default::default()
+    });
+    audit.flush();
     drop(claim);
     tracing::info!("keyfobd stopped");
     Ok(())

@@ -399,6 +399,47 @@ method!(
     SecretRemove, "secret.rm", NameParams, Empty
 );
 
+// ---- audit ----
+
+/// `audit.tail` params.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditTailParams {
+    /// At most this many of the latest lines (default 50).
+    #[serde(default)]
+    pub lines: Option<usize>,
+    /// Only lines with a larger `seq` (for following).
+    #[serde(default)]
+    pub after_seq: Option<u64>,
+}
+
+/// `audit.verify` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditVerifyResult {
+    /// Lines checked.
+    pub lines: u64,
+    /// Whether the chain is intact.
+    pub intact: bool,
+    /// The file with the first problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Its 1-based line number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// What is wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+method!(
+    /// The latest audit records (JSON objects as stored).
+    AuditTail, "audit.tail", AuditTailParams, Vec<serde_json::Value>
+);
+method!(
+    /// Checks the audit log's hash chain.
+    AuditVerify, "audit.verify", Empty, AuditVerifyResult
+);
+
 // ---- accounts, sign-in, tokens ----
 
 /// Whether an account can produce tokens now.

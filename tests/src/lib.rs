@@ -228,10 +228,16 @@ impl TestEnv {
         last
     }
 
-    /// Everything the daemons of this env logged.
+    /// The audit log.
+    pub fn audit_path(&self) -> PathBuf {
+        self.root().join("state/keyfob/audit.jsonl")
+    }
+
+    /// Everything the daemons of this env logged, audit log included.
     pub fn logs(&self) -> String {
         let mut s = std::fs::read_to_string(self.root().join("daemon.log")).unwrap_or_default();
         s.push_str(&std::fs::read_to_string(self.log_path()).unwrap_or_default());
+        s.push_str(&std::fs::read_to_string(self.audit_path()).unwrap_or_default());
         s
     }
 

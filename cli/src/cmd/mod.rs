@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod account;
+pub mod audit;
 pub mod completions;
 pub mod daemon;
 pub mod login;

@@ -215,6 +215,13 @@ impl Agent {
                 Ok(_) => tracing::info!(account = %name, "signed in"),
                 Err(e) => tracing::warn!(account = %name, error = %e, "sign-in failed"),
             }
+            agent.audit.record(crate::audit::Record {
+                event: "signin.finished".into(),
+                subject: Some(name.clone()),
+                outcome: if outcome.is_ok() { "ok" } else { "error" }.into(),
+                detail: outcome.as_ref().err().map(|e| e.to_string()),
+                ..Default::default()
+            });
             agent.emit(keyfob_proto::Event::SigninFinished {
                 account: name.clone(),
                 ok: outcome.is_ok(),

@@ -1,6 +1,7 @@
 //! The agent: state, vault and events, and the operations the protocol exposes.
 
 mod account_ops;
+mod audit_ops;
 pub mod auth;
 mod error;
 mod login_ops;
@@ -32,6 +33,8 @@ pub struct Agent {
     shutdown: watch::Sender<bool>,
     closing: watch::Sender<bool>,
     auth: auth::Auth,
+    /// The audit log.
+    pub audit: crate::audit::Audit,
 }
 
 impl std::fmt::Debug for Agent {
@@ -62,6 +65,7 @@ impl Agent {
         vault_detail: String,
         socket: PathBuf,
         auth: auth::Auth,
+        audit: crate::audit::Audit,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
         let (shutdown, _) = watch::channel(false);
@@ -77,6 +81,7 @@ impl Agent {
             shutdown,
             closing,
             auth,
+            audit,
         }
     }
 

@@ -67,6 +67,13 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
     let me = rustix::process::geteuid().as_raw();
     if peer.uid != me {
         tracing::warn!(peer_uid = peer.uid, pid = ?peer.pid, "refused a connection from another user");
+        agent.audit.record(crate::audit::Record {
+            event: "connection.refused".into(),
+            client: Some(peer.audit_client()),
+            outcome: "error".into(),
+            detail: Some("another user".into()),
+            ..Default::default()
+        });
         let line = error_line(
             Value::Null,
             ErrorKind::Forbidden,

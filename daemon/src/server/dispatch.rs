@@ -10,7 +10,6 @@ use std::collections::HashSet;
 
 /// Per-connection state.
 pub struct Session {
-    #[allow(dead_code)] // Read by policy and audit, which build on the peer identity.
     peer: Peer,
     hello: bool,
     events: Option<HashSet<String>>,
@@ -75,8 +74,56 @@ fn encode<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
     serde_json::to_value(v).map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
 }
 
-/// Runs one request.
+/// Methods whose every call goes to the audit log.
+const AUDITED: [&str; 16] = [
+    TokenGet::NAME,
+    SecretGet::NAME,
+    SecretSet::NAME,
+    SecretRemove::NAME,
+    OtpCode::NAME,
+    OtpAdd::NAME,
+    OtpImport::NAME,
+    OtpRemove::NAME,
+    OtpUri::NAME,
+    RecoveryAdd::NAME,
+    RecoveryTake::NAME,
+    AccountAdd::NAME,
+    AccountRemove::NAME,
+    LoginStart::NAME,
+    Logout::NAME,
+    Stop::NAME,
+];
+
+/// Runs one request, and records it in the audit log if it matters for security: the method,
+/// the name it concerns (never a value), the client as the kernel reported it, the outcome.
 pub async fn dispatch(
+    agent: &std::sync::Arc<Agent>,
+    session: &mut Session,
+    method: &str,
+    params: Value,
+) -> Reply {
+    let subject = params
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let reply = run(agent, session, method, params).await;
+    if AUDITED.contains(&method) {
+        let (outcome, detail) = match &reply {
+            Ok(_) => ("ok", None),
+            Err((e, _)) => ("error", e.kind().map(|k| format!("{k:?}"))),
+        };
+        agent.audit.record(crate::audit::Record {
+            event: method.to_owned(),
+            subject,
+            client: Some(session.peer.audit_client()),
+            outcome: outcome.into(),
+            detail,
+        });
+    }
+    reply
+}
+
+async fn run(
     agent: &std::sync::Arc<Agent>,
     session: &mut Session,
     method: &str,
@@ -179,6 +226,8 @@ pub async fn dispatch(
         LoginStart::NAME => call!(LoginStart, |p| agent.login_start(p).await),
         LoginWait::NAME => call!(LoginWait, |p| agent.login_wait(p).await),
         TokenGet::NAME => call!(TokenGet, |p| agent.token_get(p).await),
+        AuditTail::NAME => call!(AuditTail, |p| agent.audit_tail(p).await),
+        AuditVerify::NAME => call!(AuditVerify, |_p| agent.audit_verify().await),
         Logout::NAME => call!(Logout, |p| agent.logout(p).await),
         other => Err((
             RpcError::new(

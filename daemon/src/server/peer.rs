@@ -15,6 +15,17 @@ pub struct Peer {
     pub exe: Option<PathBuf>,
 }
 
+impl Peer {
+    /// The peer as the audit log records it.
+    pub fn audit_client(&self) -> crate::audit::Client {
+        crate::audit::Client {
+            pid: self.pid,
+            exe: self.exe.as_ref().map(|p| p.display().to_string()),
+            uid: Some(self.uid),
+        }
+    }
+}
+
 /// Reads the peer's credentials from the socket.
 pub fn identify(stream: &Stream) -> std::io::Result<Peer> {
     let creds = stream.peer_creds()?;
