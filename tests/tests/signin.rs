@@ -177,41 +177,21 @@ fn five_hundred_concurrent_requests_on_an_expired_token_make_one_refresh() {
 #[test]
 fn account_errors_are_clear() {
     let env = TestEnv::new();
-    let out = env.keyfob(&[
-        "account",
-        "add",
-        "x",
-        "--provider",
-        "nope",
-        "--client-id",
-        "c",
-    ]);
-    assert_eq!(out.status.code(), Some(8));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown provider \"nope\""));
-    let out = env.keyfob(&[
-        "account",
-        "add",
-        "x",
-        "--provider",
-        "oidc",
-        "--client-id",
-        "c",
-    ]);
-    assert_eq!(out.status.code(), Some(8));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("issuer"));
-    let out = env.keyfob(&[
-        "account",
-        "add",
-        "x",
-        "--provider",
-        "oidc",
-        "--issuer",
-        "http://idp.example.com",
-        "--client-id",
-        "c",
-    ]);
-    assert_eq!(out.status.code(), Some(8));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("must use https"));
+    let add = "account add x --client-id c --provider";
+    for (rest, want) in [
+        ("nope", "unknown provider \"nope\""),
+        ("oidc", "issuer"),
+        ("oidc --issuer http://idp.example.com", "must use https"),
+    ] {
+        let line = format!("{add} {rest}");
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let out = env.keyfob(&args);
+        assert_eq!(out.status.code(), Some(8), "{line}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{line}"
+        );
+    }
     let out = env.keyfob(&["token", "missing"]);
     assert_eq!(out.status.code(), Some(4));
     env.ok(&[
