@@ -25,9 +25,21 @@ pub struct Client {
     /// Process id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
-    /// Executable path.
+    /// Executable path (of the real client, past Keyfob's own CLI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
+    /// For an interpreter, the script it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// For an interactive shell, its terminal session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_session: Option<i32>,
+    /// The Keyfob program that connected on the client's behalf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// Stable identity (path, inode, mtime of the identifying file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Effective uid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,

@@ -27,10 +27,14 @@ fn security_events_are_recorded_without_secrets_and_tampering_is_named() {
     };
     let got = find("secret.get", "npm");
     assert_eq!(got["outcome"], "ok");
+    // The client is whoever ran `keyfob` (this test), not the CLI itself, which shows as `via`.
+    let me = std::env::current_exe().unwrap();
+    assert_eq!(got["client"]["exe"], me.display().to_string(), "{got}");
     assert!(
-        got["client"]["exe"].as_str().unwrap().ends_with("keyfob"),
+        got["client"]["via"].as_str().unwrap().ends_with("/keyfob"),
         "{got}"
     );
+    assert!(got["client"]["id"].as_str().unwrap().contains('@'));
     assert!(got["client"]["pid"].is_i64());
     assert_eq!(find("secret.get", "missing")["detail"], "NotFound");
     find("otp.code", "gh");
@@ -67,5 +71,91 @@ fn security_events_are_recorded_without_secrets_and_tampering_is_named() {
     assert!(
         err.contains(&format!("line {}", victim + 1)) && err.contains("edited"),
         "{err}"
+    );
+}
+
+#[test]
+fn scripts_are_identified_by_their_path_and_shells_by_their_terminal() {
+    let env = TestEnv::new();
+    env.ok_in(&["secret", "set", "k"], "v");
+    let keyfob = keyfob_e2e::bin("keyfob");
+    let sh = env.root().join("deploy.sh");
+    std::fs::write(
+        &sh,
+        format!(
+            "#!/bin/bash\n{} secret get k >/dev/null\n",
+            keyfob.display()
+        ),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&sh, 0o755);
+    let py = env.root().join("fetch.py");
+    std::fs::write(
+        &py,
+        format!("import subprocess\nsubprocess.run([{:?}, 'secret', 'get', 'k'], check=True, capture_output=True)\n", keyfob.display().to_string()),
+    )
+    .unwrap();
+    let run = |mut c: std::process::Command| {
+        c.env_clear().env("PATH", std::env::var("PATH").unwrap());
+        for (k, v) in &env.env {
+            c.env(k, v);
+        }
+        assert!(c.status().unwrap().success());
+    };
+    run(std::process::Command::new(&sh));
+    let mut c = keyfob_e2e::tool("python3", "python3");
+    c.arg(&py);
+    run(c);
+    // An interactive shell on a terminal (`script` gives it one) is identified by its session.
+    let mut c = keyfob_e2e::tool("script", "bsdutils");
+    c.args([
+        "-qec",
+        &format!("bash -i -c '{} secret get k' </dev/null", keyfob.display()),
+        "/dev/null",
+    ]);
+    c.stdout(std::process::Stdio::null());
+    run(c);
+
+    let lines: Vec<Value> = env
+        .ok(&["audit", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &Value| l["event"] == "secret.get")
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        lines[0]["client"]["script"],
+        sh.display().to_string(),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0]["client"]["exe"]
+            .as_str()
+            .unwrap()
+            .ends_with("bash")
+    );
+    assert_eq!(
+        lines[1]["client"]["script"],
+        py.display().to_string(),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1]["client"]["exe"]
+            .as_str()
+            .unwrap()
+            .contains("python3")
+    );
+    assert!(
+        lines[2]["client"]["terminal_session"].is_i64(),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[2]["client"]["id"]
+            .as_str()
+            .unwrap()
+            .contains("terminal-session")
     );
 }

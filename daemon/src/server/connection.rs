@@ -56,7 +56,7 @@ fn error_line(id: Value, kind: ErrorKind, message: impl Into<String>) -> Vec<u8>
 /// Serves one connection until the peer leaves, breaks the protocol badly, or the daemon stops.
 pub async fn serve(agent: Arc<Agent>, stream: Stream) {
     let _counted = agent.connection_opened();
-    let peer = match peer::identify(&stream) {
+    let mut peer = match peer::identify(&stream) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "cannot identify a peer; closing");
@@ -85,7 +85,9 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
         let _ = wr.write_all(&line).await;
         return;
     }
-    tracing::debug!(pid = ?peer.pid, exe = ?peer.exe, "connection");
+    // procfs reads are served from memory: cheap enough for the connection path.
+    peer.client = peer.pid.map(super::identity::identify);
+    tracing::debug!(pid = ?peer.pid, client = ?peer.client, "connection");
 
     // Replies and events are written inline by this one task: a writer task behind a
     // channel would add a task hop to every round trip.

@@ -2,6 +2,7 @@
 
 pub mod connection;
 mod dispatch;
+pub mod identity;
 pub mod listener;
 pub mod peer;
 

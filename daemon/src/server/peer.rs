@@ -13,15 +13,30 @@ pub struct Peer {
     pub pid: Option<i32>,
     /// The executable, from /proc on Linux.
     pub exe: Option<PathBuf>,
+    /// The client behind the peer (filled in once the peer's uid is accepted).
+    pub client: Option<super::identity::ClientIdentity>,
 }
 
 impl Peer {
     /// The peer as the audit log records it.
     pub fn audit_client(&self) -> crate::audit::Client {
-        crate::audit::Client {
-            pid: self.pid,
-            exe: self.exe.as_ref().map(|p| p.display().to_string()),
-            uid: Some(self.uid),
+        let shown = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        match &self.client {
+            Some(c) => crate::audit::Client {
+                pid: Some(c.pid),
+                exe: shown(&c.exe),
+                script: shown(&c.script),
+                terminal_session: c.terminal_session,
+                via: shown(&c.via),
+                id: Some(c.stable_id.clone()),
+                uid: Some(self.uid),
+            },
+            None => crate::audit::Client {
+                pid: self.pid,
+                exe: shown(&self.exe),
+                uid: Some(self.uid),
+                ..Default::default()
+            },
         }
     }
 }
@@ -34,5 +49,10 @@ pub fn identify(stream: &Stream) -> std::io::Result<Peer> {
         .ok_or_else(|| std::io::Error::other("the OS did not report the peer's uid"))?;
     let pid = creds.pid();
     let exe = pid.and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok());
-    Ok(Peer { uid, pid, exe })
+    Ok(Peer {
+        uid,
+        pid,
+        exe,
+        client: None,
+    })
 }
