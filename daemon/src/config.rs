@@ -49,6 +49,35 @@ pub struct FileVaultConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// `[limits]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests per second one client may make on average.
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    /// Requests one client may make in a burst.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_rate() -> u32 {
+    1000
+}
+
+fn default_burst() -> u32 {
+    5000
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            requests_per_second: default_rate(),
+            burst: default_burst(),
+        }
+    }
+}
+
 /// The config file (`config.toml`); every key is optional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +90,9 @@ pub struct Config {
     pub file_vault: FileVaultConfig,
     /// Where non-secret state lives (default: the XDG data directory).
     pub data_dir: Option<PathBuf>,
+    /// Per-client request limits.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 /// Why the configuration could not be loaded.

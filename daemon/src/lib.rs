@@ -8,6 +8,7 @@ pub mod config;
 pub mod flows;
 pub mod otp;
 pub mod plugins;
+pub mod policy;
 pub mod server;
 pub mod vault;
 
@@ -139,6 +140,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         socket.clone(),
         auth,
         audit.clone(),
+        policy::rate::RateLimiter::new(config.limits.requests_per_second, config.limits.burst),
     ));
     agent
         .report_interrupted_refreshes()

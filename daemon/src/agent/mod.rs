@@ -35,6 +35,8 @@ pub struct Agent {
     auth: auth::Auth,
     /// The audit log.
     pub audit: crate::audit::Audit,
+    /// Per-client request limits.
+    pub limiter: crate::policy::rate::RateLimiter,
 }
 
 impl std::fmt::Debug for Agent {
@@ -66,6 +68,7 @@ impl Agent {
         socket: PathBuf,
         auth: auth::Auth,
         audit: crate::audit::Audit,
+        limiter: crate::policy::rate::RateLimiter,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
         let (shutdown, _) = watch::channel(false);
@@ -82,6 +85,7 @@ impl Agent {
             closing,
             auth,
             audit,
+            limiter,
         }
     }
 

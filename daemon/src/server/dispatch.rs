@@ -25,6 +25,14 @@ impl Session {
         }
     }
 
+    /// The key of this client's rate-limit bucket: its stable identity.
+    fn rate_key(&self) -> String {
+        match &self.peer.client {
+            Some(c) => c.stable_id.clone(),
+            None => format!("pid-{}", self.peer.pid.unwrap_or(0)),
+        }
+    }
+
     /// Whether this connection subscribed to `ev`.
     pub fn wants(&self, ev: &Event) -> bool {
         self.events
@@ -106,6 +114,28 @@ pub async fn dispatch(
         .get("name")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    // `hello` is free: a client must always be able to learn why it is refused.
+    if method != Hello::NAME
+        && let Err(wait) = agent.limiter.check(&session.rate_key())
+    {
+        agent.audit.record(crate::audit::Record {
+            event: "rate_limited".into(),
+            subject,
+            client: Some(session.peer.audit_client()),
+            outcome: "error".into(),
+            detail: Some(method.to_owned()),
+        });
+        return Err((
+            RpcError::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "too many requests from this program: retry after {} ms (limits are set under [limits] in the config)",
+                    wait.as_millis().max(1)
+                ),
+            ),
+            Outcome::Continue,
+        ));
+    }
     let reply = run(agent, session, method, params).await;
     if AUDITED.contains(&method) {
         let (outcome, detail) = match &reply {
