@@ -59,13 +59,8 @@ fn ipc(c: &mut Criterion) {
         .call::<OtpAdd>(&OtpAddParams {
             name: "bench".into(),
             secret: Some("JBSWY3DPEHPK3PXP".into()),
-            uri: None,
-            kind: None,
-            digits: None,
-            period: None,
-            algorithm: None,
-            counter: None,
             replace: true,
+            ..Default::default()
         })
         .unwrap();
 

@@ -151,7 +151,7 @@ pub enum OtpKind {
 }
 
 /// `otp.add` params: either `uri`, or `secret` with optional parameters.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtpAddParams {
     /// The entry's name (letters, digits, `._@+-`, at most 128 characters).

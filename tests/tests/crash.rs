@@ -51,13 +51,7 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
                         c.call::<OtpAdd>(&OtpAddParams {
                             name: name.clone(),
                             secret: Some(secret_for(&name).into()),
-                            uri: None,
-                            kind: None,
-                            digits: None,
-                            period: None,
-                            algorithm: None,
-                            counter: None,
-                            replace: false,
+                            ..Default::default()
                         })
                         .map(|_| {
                             live.push(name.clone());

@@ -118,17 +118,7 @@ fn tampered_id_tokens_are_refused_at_sign_in_with_distinct_errors() {
     let mut messages = std::collections::HashSet::new();
     for (name, token, want) in cases {
         *s.id_token.lock().unwrap() = Some(token);
-        env.ok(&[
-            "account",
-            "add",
-            name,
-            "--provider",
-            "oidc",
-            "--issuer",
-            &s.base,
-            "--client-id",
-            "keyfob-native",
-        ]);
+        env.add_account(name, &s.base);
         let out = env.keyfob(&["login", name, "--device"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -145,17 +135,7 @@ fn tampered_id_tokens_are_refused_at_sign_in_with_distinct_errors() {
 
     // The untampered token signs in.
     *s.id_token.lock().unwrap() = Some(good);
-    env.ok(&[
-        "account",
-        "add",
-        "ok",
-        "--provider",
-        "oidc",
-        "--issuer",
-        &s.base,
-        "--client-id",
-        "keyfob-native",
-    ]);
+    env.add_account("ok", &s.base);
     env.ok(&["login", "ok", "--device"]);
     let c: Value = serde_json::from_str(&env.ok(&["token", "ok", "--claims", "--json"])).unwrap();
     assert_eq!(c["claims"]["sub"], "alice");

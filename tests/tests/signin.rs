@@ -316,7 +316,7 @@ fn client_credentials_accounts_get_tokens_without_a_person() {
     let idp = Idp::start(300);
     let env = TestEnv::new();
     let (id, secret) = keyfob_e2e::idp::CONFIDENTIAL;
-    let out = env.keyfob(&[
+    let add = [
         "account",
         "add",
         "svc",
@@ -330,28 +330,15 @@ fn client_credentials_accounts_get_tokens_without_a_person() {
         "client-credentials",
         "--scope",
         "api",
-    ]);
+    ];
+    let out = env.keyfob(&add);
     assert_eq!(out.status.code(), Some(8), "a secret is required");
-    env.ok_in(
-        &[
-            "account",
-            "add",
-            "svc",
-            "--provider",
-            "oidc",
-            "--issuer",
-            &idp.issuer,
-            "--client-id",
-            id,
-            "--client-secret",
-            "-",
-            "--grant",
-            "client-credentials",
-            "--scope",
-            "api",
-        ],
-        secret,
-    );
+    let with_secret: Vec<&str> = add
+        .iter()
+        .copied()
+        .chain(["--client-secret", "-"])
+        .collect();
+    env.ok_in(&with_secret, secret);
     let t = token_json(&env, &["svc"]);
     let info = idp.introspect(t["access_token"].as_str().unwrap());
     assert_eq!(info["active"], true, "{info}");
