@@ -18,6 +18,9 @@ mkdir -p "$work"/{home,run,config,data,state} bench/results
 chmod 700 "$work/run"
 export HOME="$work/home" XDG_RUNTIME_DIR="$work/run" XDG_CONFIG_HOME="$work/config" \
        XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/state" KEYFOB_VAULT=file KEYFOB_PASSPHRASE=bench
+# oidc-agent has no approvals: compare like with like (the policy check still runs).
+mkdir -p "$work/config/keyfob"
+printf '[policy]\ntoken = "never"\n' >"$work/config/keyfob/config.toml"
 idp_pid=""; agent_pid=""
 cleanup() {
   "$bin/keyfob" daemon stop >/dev/null 2>&1 || true

@@ -98,6 +98,26 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Answer approval requests on this terminal (and see sign-ins started by scripts).
+    Approve,
+    /// Remembered approval decisions: list, revoke.
+    Approvals {
+        #[command(subcommand)]
+        action: cmd::access::ApprovalsCmd,
+    },
+    /// Scoped agent keys for scripts, CI jobs and containers: create, list, revoke.
+    Key {
+        #[command(subcommand)]
+        action: cmd::access::KeyCmd,
+    },
+    /// Lock the agent: cached tokens and decrypted secrets leave memory.
+    Lock,
+    /// Unlock the agent: the vault passphrase, or an approver's confirmation.
+    Unlock {
+        /// Read the vault passphrase from stdin instead of prompting.
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -162,6 +182,11 @@ fn main() -> ExitCode {
             lines,
             follow,
         } => cmd::audit::run(&ctx, action, lines, follow),
+        Command::Approve => cmd::access::approve(&ctx),
+        Command::Approvals { action } => cmd::access::approvals(&ctx, action),
+        Command::Key { action } => cmd::access::key(&ctx, action),
+        Command::Lock => cmd::access::lock(&ctx),
+        Command::Unlock { passphrase_stdin } => cmd::access::unlock(&ctx, passphrase_stdin),
         Command::Completions { shell } => {
             cmd::completions::run(shell);
             Ok(())

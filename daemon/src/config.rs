@@ -1,5 +1,6 @@
 //! The daemon's configuration file and the directories it uses.
 
+use keyfob_proto::methods::{Approval, Operation};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,118 @@ impl Default for Limits {
     }
 }
 
+/// Approval policy for one operation on one account, or the default for every account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpPolicy {
+    /// Access tokens.
+    pub token: Option<Approval>,
+    /// ID tokens and their claims.
+    pub id_token: Option<Approval>,
+    /// One-time and recovery codes.
+    pub otp: Option<Approval>,
+    /// Static secrets and OTP seeds.
+    pub secret: Option<Approval>,
+    /// Changes to the agent.
+    pub admin: Option<Approval>,
+}
+
+impl OpPolicy {
+    fn get(&self, op: Operation) -> Option<Approval> {
+        match op {
+            Operation::Token => self.token,
+            Operation::IdToken => self.id_token,
+            Operation::Otp => self.otp,
+            Operation::Secret => self.secret,
+            Operation::Admin => self.admin,
+        }
+    }
+}
+
+/// `[policy]`: when a person must approve a client's request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Default for access tokens.
+    pub token: Option<Approval>,
+    /// Default for ID tokens.
+    pub id_token: Option<Approval>,
+    /// Default for one-time codes.
+    pub otp: Option<Approval>,
+    /// Default for static secrets.
+    pub secret: Option<Approval>,
+    /// Default for changes to the agent.
+    pub admin: Option<Approval>,
+    /// Per-account overrides: `[policy.account.NAME]`.
+    #[serde(default)]
+    pub account: std::collections::BTreeMap<String, OpPolicy>,
+    /// How long a request waits for a decision.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_secs: u64,
+    /// Approval prompts one client may cause per minute (bursts included).
+    #[serde(default = "default_prompts")]
+    pub prompts_per_minute: u32,
+}
+
+fn default_approval_timeout() -> u64 {
+    60
+}
+
+fn default_prompts() -> u32 {
+    10
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            token: None,
+            id_token: None,
+            otp: None,
+            secret: None,
+            admin: None,
+            account: Default::default(),
+            approval_timeout_secs: default_approval_timeout(),
+            prompts_per_minute: default_prompts(),
+        }
+    }
+}
+
+impl Policy {
+    /// The approval rule for `op` on `account`: the account's own, else the default, else
+    /// the built-in (ask new clients for tokens and secrets; never for codes and admin).
+    pub fn rule(&self, account: &str, op: Operation) -> Approval {
+        self.account
+            .get(account)
+            .and_then(|p| p.get(op))
+            .or_else(|| {
+                OpPolicy {
+                    token: self.token,
+                    id_token: self.id_token,
+                    otp: self.otp,
+                    secret: self.secret,
+                    admin: self.admin,
+                }
+                .get(op)
+            })
+            .unwrap_or(match op {
+                Operation::Token | Operation::IdToken | Operation::Secret => Approval::NewClient,
+                Operation::Otp | Operation::Admin => Approval::Never,
+            })
+    }
+}
+
+/// `[lock]`: when the agent locks by itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockConfig {
+    /// Lock after this many seconds without a request for a credential (none: never).
+    pub idle_timeout_secs: Option<u64>,
+    /// Lock this many seconds after an unlock (or the start), busy or not (none: never).
+    pub max_unlocked_secs: Option<u64>,
+    /// Lock when the desktop session locks or the machine suspends (logind). Default true.
+    pub on_session_lock: Option<bool>,
+}
+
 /// The config file (`config.toml`); every key is optional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +206,12 @@ pub struct Config {
     /// Per-client request limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Approval policy.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Automatic locking.
+    #[serde(default)]
+    pub lock: LockConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -211,6 +330,22 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.vault, VaultChoice::Keychain);
         assert_eq!(cfg.vault_file().unwrap(), PathBuf::from("/v"));
+    }
+
+    #[test]
+    fn policy_falls_back_from_account_to_default_to_built_in() {
+        let cfg = Config::parse(
+            "[policy]\ntoken = \"always\"\n[policy.account.ci]\ntoken = \"never\"\notp = \"always\"\n",
+        )
+        .unwrap();
+        let p = &cfg.policy;
+        assert_eq!(p.rule("ci", Operation::Token), Approval::Never);
+        assert_eq!(p.rule("ci", Operation::Otp), Approval::Always);
+        assert_eq!(p.rule("other", Operation::Token), Approval::Always);
+        assert_eq!(p.rule("other", Operation::Secret), Approval::NewClient);
+        assert_eq!(p.rule("other", Operation::Admin), Approval::Never);
+        let err = Config::parse("[policy]\ntoken = \"sometimes\"\n").unwrap_err();
+        assert!(err.contains("sometimes"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub mod atomic;
 pub mod audit;
 pub mod config;
 pub mod flows;
+#[cfg(target_os = "linux")]
+pub mod logind;
 pub mod otp;
 pub mod plugins;
 pub mod policy;
@@ -141,11 +143,15 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         auth,
         audit.clone(),
         policy::rate::RateLimiter::new(config.limits.requests_per_second, config.limits.burst),
+        agent::access_ops::Access::new(&config),
     ));
     agent
         .report_interrupted_refreshes()
         .await
         .map_err(|e| StartError::State(e.to_string()))?;
+    if let Err(e) = agent.note_policy().await {
+        tracing::warn!(error = %e, "cannot record the policy in the state file");
+    }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "keyfobd ready");
     if opts.notify_ready {
         let mut out = std::io::stdout().lock();
@@ -154,6 +160,11 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     }
     tokio::spawn(signals.forward_to(Arc::clone(&agent)));
     tokio::spawn(Arc::clone(&agent).refresh_ahead_loop());
+    tokio::spawn(Arc::clone(&agent).auto_lock_loop());
+    #[cfg(target_os = "linux")]
+    if agent.access.lock_on_session_lock() {
+        tokio::spawn(logind::watch(Arc::clone(&agent)));
+    }
     server::serve(agent, listener).await;
     audit.record(audit::Record {
         event: "daemon.stopped".into(),

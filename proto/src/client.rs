@@ -59,11 +59,18 @@ impl ClientError {
     }
 }
 
-/// The `hello` params this library sends.
+/// Environment variable carrying a scoped agent key that every connection presents.
+pub const KEY_ENV: &str = "KEYFOB_KEY";
+
+/// The `hello` params this library sends: with the agent key from `KEYFOB_KEY`, if set.
 pub fn hello_params(client: &str) -> HelloParams {
     HelloParams {
         version: PROTOCOL_VERSION,
         client: Some(client.to_owned()),
+        key: std::env::var(KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(crate::Sensitive::new),
     }
 }
 

@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 /// What changed in the agent; carries names, never secret values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "event")]
 pub enum Event {
     /// An OTP entry was added, changed or removed.
+    #[serde(rename = "otp.changed")]
     OtpChanged {
         /// The entry's name.
         name: String,
@@ -14,6 +15,7 @@ pub enum Event {
         change: Change,
     },
     /// A static secret was set or removed.
+    #[serde(rename = "secret.changed")]
     SecretChanged {
         /// The secret's name.
         name: String,
@@ -21,8 +23,10 @@ pub enum Event {
         change: Change,
     },
     /// The daemon is stopping; connections close next.
+    #[serde(rename = "daemon.stopping")]
     DaemonStopping,
     /// A sign-in started: what the person must do (a code to enter, or a URL to open).
+    #[serde(rename = "signin.started")]
     SigninStarted {
         /// The account.
         account: String,
@@ -42,6 +46,7 @@ pub enum Event {
         authorize_url: Option<String>,
     },
     /// A sign-in ended.
+    #[serde(rename = "signin.finished")]
     SigninFinished {
         /// The account.
         account: String,
@@ -50,6 +55,25 @@ pub enum Event {
         /// Why not, when it failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+    },
+    /// A request needs a person's decision (sent to approvers).
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested(crate::methods::ApprovalRequest),
+    /// A pending request was decided or timed out: approvers close its prompt.
+    #[serde(rename = "approval.resolved")]
+    ApprovalResolved {
+        /// The request's id.
+        id: u64,
+        /// `allowed`, `denied` or `timed_out`.
+        outcome: String,
+    },
+    /// The agent was locked or unlocked.
+    #[serde(rename = "lock.changed")]
+    LockChanged {
+        /// Whether it is locked now.
+        locked: bool,
+        /// Why: `command`, `idle`, `max_age`, `session_locked`, `suspend`, `unlock`.
+        reason: String,
     },
 }
 
@@ -66,12 +90,15 @@ pub enum Change {
 }
 
 /// Event names a client can subscribe to, matching the `event` tag.
-pub const EVENT_NAMES: [&str; 5] = [
-    "otp_changed",
-    "secret_changed",
-    "daemon_stopping",
-    "signin_started",
-    "signin_finished",
+pub const EVENT_NAMES: [&str; 8] = [
+    "otp.changed",
+    "secret.changed",
+    "daemon.stopping",
+    "signin.started",
+    "signin.finished",
+    "approval.requested",
+    "approval.resolved",
+    "lock.changed",
 ];
 
 impl Event {
@@ -83,6 +110,9 @@ impl Event {
             Event::DaemonStopping => EVENT_NAMES[2],
             Event::SigninStarted { .. } => EVENT_NAMES[3],
             Event::SigninFinished { .. } => EVENT_NAMES[4],
+            Event::ApprovalRequested(_) => EVENT_NAMES[5],
+            Event::ApprovalResolved { .. } => EVENT_NAMES[6],
+            Event::LockChanged { .. } => EVENT_NAMES[7],
         }
     }
 }

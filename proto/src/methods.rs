@@ -34,6 +34,9 @@ macro_rules! method {
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
+mod access;
+pub use access::*;
+
 // ---- session ----
 
 /// `hello` params: the first request on every connection.
@@ -45,6 +48,9 @@ pub struct HelloParams {
     /// A short name of the client program, for logs ("keyfob", "keyfob-tray").
     #[serde(default)]
     pub client: Option<String>,
+    /// A scoped agent key (`kfk_…`): the connection gets what the key allows, without approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Sensitive>,
 }
 
 /// `hello` result.
@@ -114,6 +120,15 @@ pub struct StatusResult {
     pub otp_entries: usize,
     /// Number of static secrets.
     pub secrets: usize,
+    /// Whether the agent is locked.
+    #[serde(default)]
+    pub locked: bool,
+    /// Approvers connected (the tray, `keyfob approve`).
+    #[serde(default)]
+    pub approvers: usize,
+    /// Requests waiting for a person's decision.
+    #[serde(default)]
+    pub approvals_waiting: usize,
 }
 
 method!(

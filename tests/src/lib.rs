@@ -4,6 +4,7 @@
 //! Nothing here touches the real user's home, keychain or agent: every path and the session
 //! bus are per-test.
 
+pub mod approver;
 pub mod idp;
 pub mod scripted;
 pub mod secret_service;
@@ -25,6 +26,11 @@ pub fn bin(name: &str) -> PathBuf {
     );
     p
 }
+
+/// The policy most tests run with: no approval prompts. The access tests (and the full-run
+/// secrets test) use the built-in policy, which asks.
+pub const NO_PROMPTS: &str =
+    "[policy]\ntoken = \"never\"\nid_token = \"never\"\nsecret = \"never\"\n";
 
 /// A throw-away home for one test: HOME, XDG dirs and the socket all live in a temp dir.
 pub struct TestEnv {
@@ -62,8 +68,27 @@ impl TestEnv {
             ("KEYFOB_VAULT".into(), "file".into()),
             ("KEYFOB_PASSPHRASE".into(), "e2e passphrase".into()),
             ("KEYFOB_LOG".into(), "debug".into()),
+            // Never the machine's real system bus: logind tests bring their own.
+            (
+                "DBUS_SYSTEM_BUS_ADDRESS".into(),
+                format!("unix:path={}", p("no-system-bus")),
+            ),
         ];
-        Self { dir, env }
+        let this = Self { dir, env };
+        this.write_config(NO_PROMPTS);
+        this
+    }
+
+    /// The config file the daemon reads.
+    pub fn config_path(&self) -> PathBuf {
+        self.root().join("config/keyfob/config.toml")
+    }
+
+    /// Replaces the config file with `text` (the next daemon start reads it).
+    pub fn write_config(&self, text: &str) {
+        let path = self.config_path();
+        std::fs::create_dir_all(path.parent().expect("config dir")).expect("mkdir config");
+        std::fs::write(path, text).expect("write config");
     }
 
     /// Sets (or replaces) an environment variable for every later command.

@@ -182,7 +182,7 @@ fn subscribers_get_events_without_secrets() {
     let _d = env.spawn_daemon();
     let mut sub = Raw::hello(&env);
     let r = sub.call(
-        json!({"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"events":["otp_changed"]}}),
+        json!({"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"events":["otp.changed"]}}),
     );
     assert_eq!(r["result"], json!({}));
     let r = sub
@@ -195,6 +195,6 @@ fn subscribers_get_events_without_secrets() {
     assert!(ev.get("id").is_none());
     assert_eq!(
         ev["params"],
-        json!({"event":"otp_changed","name":"gh","change":"added"})
+        json!({"event":"otp.changed","name":"gh","change":"added"})
     );
 }

@@ -6,9 +6,7 @@ use keyfob_proto::{Client, ErrorKind};
 #[test]
 fn a_flooding_program_is_limited_and_others_are_not() {
     let env = TestEnv::new();
-    let cfg = env.root().join("config/keyfob/config.toml");
-    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
-    std::fs::write(&cfg, "[limits]\nrequests_per_second = 1\nburst = 20\n").unwrap();
+    env.write_config("[limits]\nrequests_per_second = 1\nburst = 20\n");
     let _d = env.spawn_daemon();
 
     // This test program floods: after its burst it is told to wait.

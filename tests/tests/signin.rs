@@ -363,7 +363,7 @@ fn sign_ins_are_announced_once_per_account_to_subscribers() {
     env.ok(&["daemon", "start"]);
     let mut sub = keyfob_proto::Client::connect(&env.socket(), "approver").unwrap();
     sub.call::<keyfob_proto::methods::Subscribe>(&keyfob_proto::methods::SubscribeParams {
-        events: vec!["signin_started".into(), "signin_finished".into()],
+        events: vec!["signin.started".into(), "signin.finished".into()],
     })
     .unwrap();
     // Two scripts ask for a sign-in of the same account at once: one sign-in, one code.
@@ -390,13 +390,13 @@ fn sign_ins_are_announced_once_per_account_to_subscribers() {
         "one sign-in for both callers"
     );
     let ev = serde_json::to_value(sub.next_event().unwrap()).unwrap();
-    assert_eq!(ev["event"], "signin_started");
+    assert_eq!(ev["event"], "signin.started");
     assert_eq!(ev["account"], "work");
     assert_eq!(ev["user_code"], fa["user_code"]);
     idp.approve(fa["verification_uri_complete"].as_str().unwrap());
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
     let ev = serde_json::to_value(sub.next_event().unwrap()).unwrap();
-    assert_eq!(ev["event"], "signin_finished");
+    assert_eq!(ev["event"], "signin.finished");
     assert_eq!(ev["ok"], true);
     assert_eq!(
         idp.grants("urn:ietf:params:oauth:grant-type:device_code"),

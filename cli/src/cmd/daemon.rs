@@ -136,6 +136,16 @@ fn status(ctx: &Ctx) -> CliResult {
             "entries:     {} OTP, {} secrets",
             st.otp_entries, st.secrets
         );
+        println!(
+            "access:      {}; {} approver(s) connected, {} request(s) waiting for approval",
+            if st.locked {
+                "locked (`keyfob unlock`)"
+            } else {
+                "unlocked"
+            },
+            st.approvers,
+            st.approvals_waiting
+        );
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod access;
 pub mod account;
 pub mod audit;
 pub mod completions;

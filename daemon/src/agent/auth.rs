@@ -137,6 +137,15 @@ impl Auth {
             .remove(account);
     }
 
+    /// Forgets every cached access token (the lock).
+    pub fn forget_all(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.used.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// The sign-in in progress for an account, if any.
     pub fn active_login(&self, account: &str) -> Option<Arc<LoginSlot>> {
         self.logins

@@ -28,6 +28,9 @@ pub enum AgentError {
         /// The name.
         name: String,
     },
+    /// Not found, with a message of its own.
+    #[error("{0}")]
+    Missing(String),
     /// Malformed input.
     #[error("{0}")]
     Invalid(String),
@@ -60,9 +63,11 @@ impl From<AgentError> for RpcError {
             AgentError::NotFound { .. } => ErrorKind::NotFound,
             AgentError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             AgentError::Invalid(_) => ErrorKind::InvalidInput,
+            AgentError::Missing(_) => ErrorKind::NotFound,
             AgentError::Vault(VaultError::Storage(_)) | AgentError::Storage(_) => {
                 ErrorKind::StorageFailed
             }
+            AgentError::Vault(VaultError::Locked) => ErrorKind::Locked,
             AgentError::Vault(_) => ErrorKind::VaultUnavailable,
             AgentError::Exhausted(_) => ErrorKind::Exhausted,
             AgentError::Inconsistent(_) => ErrorKind::Internal,

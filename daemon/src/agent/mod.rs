@@ -1,5 +1,6 @@
 //! The agent: state, vault and events, and the operations the protocol exposes.
 
+pub mod access_ops;
 mod account_ops;
 mod audit_ops;
 pub mod auth;
@@ -37,6 +38,8 @@ pub struct Agent {
     pub audit: crate::audit::Audit,
     /// Per-client request limits.
     pub limiter: crate::policy::rate::RateLimiter,
+    /// Policy, approvals and the lock.
+    pub access: access_ops::Access,
 }
 
 impl std::fmt::Debug for Agent {
@@ -61,6 +64,7 @@ pub fn now_secs() -> u64 {
 
 impl Agent {
     /// Builds the agent around an opened state file and vault.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         state: StateFile,
         vault: VaultHandle,
@@ -69,6 +73,7 @@ impl Agent {
         auth: auth::Auth,
         audit: crate::audit::Audit,
         limiter: crate::policy::rate::RateLimiter,
+        access: access_ops::Access,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
         let (shutdown, _) = watch::channel(false);
@@ -86,6 +91,7 @@ impl Agent {
             auth,
             audit,
             limiter,
+            access,
         }
     }
 
@@ -117,7 +123,8 @@ impl Agent {
         self.events.subscribe()
     }
 
-    fn emit(&self, ev: Event) {
+    /// Sends an event to subscribers.
+    pub fn emit(&self, ev: Event) {
         // No subscriber is not an error.
         let _ = self.events.send(ev);
     }
@@ -164,6 +171,9 @@ impl Agent {
             connections: self.connections.load(Ordering::Relaxed),
             otp_entries: st.get().otp.len(),
             secrets: st.get().secrets.len(),
+            locked: self.access.locked(),
+            approvers: self.access.approvals.approvers(),
+            approvals_waiting: self.access.approvals.waiting_total(),
         }
     }
 }

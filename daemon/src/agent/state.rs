@@ -73,6 +73,43 @@ pub struct AccountRecord {
     pub created: u64,
 }
 
+/// A person's remembered decision: this client may do this operation on this account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRecord {
+    /// Short id for `approvals revoke`.
+    pub id: String,
+    /// The client's stable identity.
+    pub client: String,
+    /// The client as people read it.
+    pub label: String,
+    /// The account or entry.
+    pub account: String,
+    /// The operation.
+    pub operation: keyfob_proto::methods::Operation,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds; none means until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+impl ApprovalRecord {
+    /// Whether it allows `client` to do `op` on `account` at `now`.
+    pub fn allows(
+        &self,
+        client: &str,
+        account: &str,
+        op: keyfob_proto::methods::Operation,
+        now: u64,
+    ) -> bool {
+        self.client == client
+            && self.account == account
+            && self.operation == op
+            && self.expires.is_none_or(|e| now < e)
+    }
+}
+
 /// Everything in the state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +128,15 @@ pub struct State {
     /// Accounts by name.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountRecord>,
+    /// Remembered approvals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalRecord>,
+    /// Agent keys (hashes and scopes only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<crate::policy::keys::KeyRecord>,
+    /// SHA-256 of the policy and lock settings last started with, to audit changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
 }
 
 impl Default for State {
@@ -101,6 +147,9 @@ impl Default for State {
             otp: BTreeMap::new(),
             secrets: BTreeMap::new(),
             accounts: BTreeMap::new(),
+            approvals: Vec::new(),
+            keys: Vec::new(),
+            policy_sha256: None,
         }
     }
 }

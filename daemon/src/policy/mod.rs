@@ -1,3 +1,5 @@
-//! Who may do what: rate limits now; client rules, approvals and agent keys build here.
+//! Who may do what: approval prompts, agent keys and rate limits.
 
+pub mod approval;
+pub mod keys;
 pub mod rate;

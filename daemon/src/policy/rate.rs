@@ -27,6 +27,15 @@ impl RateLimiter {
         }
     }
 
+    /// `per_minute` events a minute on average, bursts of up to `per_minute`.
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self {
+            rate: f64::from(per_minute.max(1)) / 60.0,
+            burst: f64::from(per_minute.max(1)),
+            buckets: Mutex::default(),
+        }
+    }
+
     /// Takes one request from `client`'s bucket; `Err(wait)` when it is empty.
     pub fn check(&self, client: &str) -> Result<(), Duration> {
         let now = Instant::now();

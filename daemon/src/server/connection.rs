@@ -134,8 +134,8 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                     {
                         break;
                     }
-                    if outcome.subscribe && events.is_none() {
-                        events = Some(agent.subscribe());
+                    if events.is_none() {
+                        events = session.rx.take();
                     }
                     if outcome.close { break; }
                     if outcome.stop_daemon {
@@ -195,7 +195,6 @@ async fn next_event(rx: &mut Option<broadcast::Receiver<Event>>) -> Option<Event
 struct LineOutcome {
     reply: Option<Vec<u8>>,
     close: bool,
-    subscribe: bool,
     stop_daemon: bool,
 }
 
@@ -203,7 +202,6 @@ async fn handle_line(agent: &Arc<Agent>, session: &mut Session, bytes: &[u8]) ->
     let mut out = LineOutcome {
         reply: None,
         close: false,
-        subscribe: false,
         stop_daemon: false,
     };
     let reply_err = |id: Value, kind, msg: String| Some(error_line(id, kind, msg));
@@ -278,7 +276,6 @@ async fn handle_line(agent: &Arc<Agent>, session: &mut Session, bytes: &[u8]) ->
     match outcome {
         Outcome::Continue => {}
         Outcome::Close => out.close = true,
-        Outcome::Subscribe => out.subscribe = true,
         Outcome::StopDaemon => out.stop_daemon = true,
     }
     if !is_notification {

@@ -2,6 +2,8 @@
 
 use super::peer::Peer;
 use crate::agent::Agent;
+use crate::agent::access_ops::{Caller, need};
+use crate::policy::approval::ApproverGuard;
 use keyfob_proto::events::EVENT_NAMES;
 use keyfob_proto::methods::*;
 use keyfob_proto::{ErrorKind, Event, PROTOCOL_VERSION, RpcError};
@@ -11,26 +13,61 @@ use std::collections::HashSet;
 /// Per-connection state.
 pub struct Session {
     peer: Peer,
+    caller: Caller,
     hello: bool,
     events: Option<HashSet<String>>,
+    /// Events for this connection, taken by the connection loop once subscribed.
+    pub rx: Option<tokio::sync::broadcast::Receiver<Event>>,
+    /// Held while this connection is an approver.
+    approver: Option<ApproverGuard>,
 }
+
+/// What an approver hears.
+const APPROVER_EVENTS: [&str; 5] = [
+    "approval.requested",
+    "approval.resolved",
+    "signin.started",
+    "signin.finished",
+    "lock.changed",
+];
 
 impl Session {
     /// A session that has not said `hello` yet.
     pub fn new(peer: Peer) -> Self {
+        let caller = match &peer.client {
+            Some(c) => Caller {
+                info: c.info(),
+                stable_id: c.stable_id.clone(),
+                frontend: c.is_keyfob_frontend(),
+                key: None,
+            },
+            None => {
+                let pid = peer.pid.unwrap_or(0);
+                Caller {
+                    info: keyfob_proto::methods::ClientInfo {
+                        pid,
+                        identified_by: "process id".into(),
+                        label: format!("pid {pid}"),
+                        ..Default::default()
+                    },
+                    stable_id: format!("pid-{pid}"),
+                    ..Default::default()
+                }
+            }
+        };
         Self {
             peer,
+            caller,
             hello: false,
             events: None,
+            rx: None,
+            approver: None,
         }
     }
 
     /// The key of this client's rate-limit bucket: its stable identity.
-    fn rate_key(&self) -> String {
-        match &self.peer.client {
-            Some(c) => c.stable_id.clone(),
-            None => format!("pid-{}", self.peer.pid.unwrap_or(0)),
-        }
+    fn rate_key(&self) -> &str {
+        &self.caller.stable_id
     }
 
     /// Whether this connection subscribed to `ev`.
@@ -47,8 +84,6 @@ pub enum Outcome {
     Continue,
     /// Close the connection.
     Close,
-    /// Start sending events.
-    Subscribe,
     /// Stop the daemon.
     StopDaemon,
 }
@@ -83,7 +118,13 @@ fn encode<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
 }
 
 /// Methods whose every call goes to the audit log.
-const AUDITED: [&str; 16] = [
+const AUDITED: [&str; 22] = [
+    ApprovalDecide::NAME,
+    ApprovalRevoke::NAME,
+    KeyCreate::NAME,
+    KeyRevoke::NAME,
+    Lock::NAME,
+    Unlock::NAME,
     TokenGet::NAME,
     SecretGet::NAME,
     SecretSet::NAME,
@@ -116,7 +157,7 @@ pub async fn dispatch(
         .map(str::to_owned);
     // `hello` is free: a client must always be able to learn why it is refused.
     if method != Hello::NAME
-        && let Err(wait) = agent.limiter.check(&session.rate_key())
+        && let Err(wait) = agent.limiter.check(session.rate_key())
     {
         agent.audit.record(crate::audit::Record {
             event: "rate_limited".into(),
@@ -136,8 +177,19 @@ pub async fn dispatch(
             Outcome::Continue,
         ));
     }
-    let reply = run(agent, session, method, params).await;
-    if AUDITED.contains(&method) {
+    let reply = if method == Hello::NAME || !session.hello {
+        run(agent, session, method, params).await
+    } else {
+        match agent
+            .authorize(&session.caller, method, need(method, &params))
+            .await
+        {
+            Ok(()) => run(agent, session, method, params).await,
+            Err(e) => Err((e, Outcome::Continue)),
+        }
+    };
+    let refused = matches!(&reply, Err((e, _)) if e.kind() == Some(ErrorKind::Forbidden));
+    if AUDITED.contains(&method) || refused {
         let (outcome, detail) = match &reply {
             Ok(_) => ("ok", None),
             Err((e, _)) => ("error", e.kind().map(|k| format!("{k:?}"))),
@@ -190,6 +242,12 @@ async fn run(
                 Outcome::Close,
             ));
         }
+        if let Some(key) = &p.key {
+            match agent.present_key(key.expose()).await {
+                Ok(hash) => session.caller.key = Some(hash),
+                Err(e) => return Err((e, Outcome::Close)),
+            }
+        }
         session.hello = true;
         return cont(encode(HelloResult {
             version: PROTOCOL_VERSION,
@@ -226,8 +284,39 @@ async fn run(
                 ));
             }
             session.events = Some(p.events.into_iter().collect());
-            Ok((Value::Object(Default::default()), Outcome::Subscribe))
+            session.rx.get_or_insert_with(|| agent.subscribe());
+            cont(Ok(Value::Object(Default::default())))
         }
+        ApprovalListen::NAME => {
+            if let Err(e) = decode::<ApprovalListen>(params) {
+                return Err((e, Outcome::Continue));
+            }
+            // Subscribe before reading the pending list, so no request falls in between.
+            session.rx.get_or_insert_with(|| agent.subscribe());
+            let wanted = APPROVER_EVENTS.iter().map(|e| (*e).to_owned());
+            match &mut session.events {
+                None => session.events = Some(wanted.collect()),
+                // An empty set already means every event.
+                Some(set) if set.is_empty() => {}
+                Some(set) => set.extend(wanted),
+            }
+            let (guard, result) = agent.approver_joined();
+            session.approver = Some(guard);
+            cont(encode(result))
+        }
+        ApprovalDecide::NAME => call!(ApprovalDecide, |p| agent.approval_decide(p).await),
+        ApprovalList::NAME => call!(ApprovalList, |_p| Ok::<_, RpcError>(
+            agent.approval_list().await
+        )),
+        ApprovalRevoke::NAME => call!(ApprovalRevoke, |p| agent.approval_revoke(p).await),
+        KeyCreate::NAME => call!(KeyCreate, |p| agent.key_create(p).await),
+        KeyList::NAME => call!(KeyList, |_p| Ok::<_, RpcError>(agent.key_list().await)),
+        KeyRevoke::NAME => call!(KeyRevoke, |p| agent.key_revoke(p).await),
+        Lock::NAME => call!(Lock, |_p| {
+            agent.lock("command").await;
+            Ok::<_, RpcError>(Empty {})
+        }),
+        Unlock::NAME => call!(Unlock, |p| agent.unlock(&session.caller, p).await),
         Status::NAME => call!(Status, |_p| Ok::<_, RpcError>(agent.status().await)),
         Stop::NAME => match decode::<Stop>(params) {
             Ok(_) => Ok((Value::Object(Default::default()), Outcome::StopDaemon)),

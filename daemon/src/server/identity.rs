@@ -149,6 +149,49 @@ pub fn identify(pid: i32) -> ClientIdentity {
     id
 }
 
+impl ClientIdentity {
+    /// The identity as approvers see it.
+    pub fn info(&self) -> keyfob_proto::methods::ClientInfo {
+        let exe = self.exe.as_ref().map(|e| e.display().to_string());
+        let script = self.script.as_ref().map(|s| s.display().to_string());
+        let shown = exe.clone().unwrap_or_else(|| format!("pid {}", self.pid));
+        let (identified_by, label) = match (&script, self.terminal_session) {
+            (Some(s), _) => ("script", format!("{shown} {s}")),
+            (None, Some(sid)) => (
+                "terminal session",
+                format!("{shown} (terminal session {sid})"),
+            ),
+            (None, None) if exe.is_some() => ("executable", shown),
+            _ => ("process id", shown),
+        };
+        keyfob_proto::methods::ClientInfo {
+            pid: self.pid,
+            exe,
+            script,
+            terminal_session: self.terminal_session,
+            identified_by: identified_by.into(),
+            label,
+        }
+    }
+
+    /// Whether the connection comes from Keyfob's own CLI or tray, installed beside this
+    /// daemon: the only programs trusted to answer approval prompts.
+    pub fn is_keyfob_frontend(&self) -> bool {
+        let beside_daemon = |p: &Path| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|me| me.parent().map(Path::to_path_buf))
+                .is_some_and(|dir| p.parent() == Some(dir.as_path()))
+        };
+        let named = |p: &Path, name: &str| p.file_name().is_some_and(|n| n == name);
+        match (&self.via, &self.exe) {
+            (Some(via), _) => named(via, "keyfob") && beside_daemon(via),
+            (None, Some(exe)) => named(exe, "keyfob-tray") && beside_daemon(exe),
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

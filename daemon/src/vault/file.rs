@@ -67,7 +67,8 @@ struct Envelope {
 /// Secrets encrypted at rest in one file (mode 0600).
 pub struct FileVault {
     path: PathBuf,
-    key: LessSafeKey,
+    /// None while locked.
+    key: Option<LessSafeKey>,
     kdf_json: Kdf,
     check: String,
     entries: BTreeMap<String, SecretBytes>,
@@ -149,7 +150,7 @@ impl FileVault {
         let check = B64.encode(hmac::sign(&keys.check, CHECK_MESSAGE).as_ref());
         let mut this = Self {
             path: path.to_owned(),
-            key: keys.enc,
+            key: Some(keys.enc),
             kdf_json: Kdf {
                 algorithm: "argon2id".into(),
                 params,
@@ -220,7 +221,7 @@ impl FileVault {
         }
         Ok(Self {
             path: path.to_owned(),
-            key: keys.enc,
+            key: Some(keys.enc),
             kdf_json: env.kdf,
             check: env.check,
             entries,
@@ -243,6 +244,8 @@ impl FileVault {
             .fill(&mut nonce)
             .map_err(|_| VaultError::Storage("the system random source failed".into()))?;
         self.key
+            .as_ref()
+            .ok_or(VaultError::Locked)?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(aad(&self.kdf_json.salt)),
@@ -288,10 +291,16 @@ impl Vault for FileVault {
     }
 
     fn get(&mut self, key: &str) -> Result<Option<SecretBytes>, VaultError> {
+        if self.key.is_none() {
+            return Err(VaultError::Locked);
+        }
         Ok(self.entries.get(key).map(|v| Zeroizing::new(v.to_vec())))
     }
 
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), VaultError> {
+        if self.key.is_none() {
+            return Err(VaultError::Locked);
+        }
         // Build the new map aside so a failed write leaves memory and disk in agreement.
         let mut next: BTreeMap<String, SecretBytes> = self
             .entries
@@ -305,6 +314,9 @@ impl Vault for FileVault {
     }
 
     fn delete(&mut self, key: &str) -> Result<bool, VaultError> {
+        if self.key.is_none() {
+            return Err(VaultError::Locked);
+        }
         if !self.entries.contains_key(key) {
             return Ok(false);
         }
@@ -317,6 +329,37 @@ impl Vault for FileVault {
         self.persist(&next)?;
         self.entries = next;
         Ok(true)
+    }
+
+    fn lock(&mut self) {
+        // The entries are zeroized as they drop; the key leaves with them.
+        self.entries.clear();
+        self.key = None;
+    }
+
+    fn unlock(&mut self, passphrase: Option<&[u8]>) -> Result<(), VaultError> {
+        if self.key.is_some() {
+            return Ok(());
+        }
+        self.reopen(passphrase.ok_or(VaultError::NeedsPassphrase)?)
+    }
+
+    fn unlock_needs_passphrase(&self) -> bool {
+        true
+    }
+}
+
+impl FileVault {
+    /// Re-reads the file with `passphrase`, as at start-up.
+    fn reopen(&mut self, passphrase: &[u8]) -> Result<(), VaultError> {
+        let bytes = std::fs::read(&self.path).map_err(|e| {
+            VaultError::Unavailable(format!(
+                "cannot read the vault file {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        *self = Self::open_existing(&self.path, &bytes, passphrase)?;
+        Ok(())
     }
 }
 
@@ -344,6 +387,24 @@ mod tests {
         assert!(v.get("b").unwrap().is_none());
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(!text.contains("secret-one"));
+    }
+
+    #[test]
+    fn lock_forgets_everything_and_unlock_needs_the_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.kfv");
+        let mut v = FileVault::open(&path, b"pw", FAST).unwrap();
+        v.set("a", b"secret").unwrap();
+        v.lock();
+        assert!(matches!(v.get("a"), Err(VaultError::Locked)));
+        assert!(matches!(v.set("b", b"x"), Err(VaultError::Locked)));
+        assert!(matches!(v.unlock(None), Err(VaultError::NeedsPassphrase)));
+        assert!(matches!(
+            v.unlock(Some(b"nope")),
+            Err(VaultError::Integrity(_))
+        ));
+        v.unlock(Some(b"pw")).unwrap();
+        assert_eq!(v.get("a").unwrap().unwrap().as_slice(), b"secret");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum VaultError {
         "the vault file needs a passphrase: set KEYFOB_PASSPHRASE, set key_file under [file_vault] in the config, or run `keyfob daemon start` in a terminal to be asked"
     )]
     NeedsPassphrase,
+    /// The agent is locked: secrets are out of memory until `keyfob unlock`.
+    #[error("the agent is locked: run `keyfob unlock`")]
+    Locked,
 }
 
 /// Secret bytes read from a vault.
@@ -53,6 +56,17 @@ pub trait Vault: Send {
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), VaultError>;
     /// Deletes a secret; `Ok(false)` when there was none.
     fn delete(&mut self, key: &str) -> Result<bool, VaultError>;
+    /// Drops every decrypted secret and all key material from memory. Stores that hold
+    /// none (the keychain, which keeps its own lock) need do nothing.
+    fn lock(&mut self) {}
+    /// Opens the store again after [`Vault::lock`]; `passphrase` is for stores that need one.
+    fn unlock(&mut self, _passphrase: Option<&[u8]>) -> Result<(), VaultError> {
+        Ok(())
+    }
+    /// Whether [`Vault::unlock`] needs a passphrase.
+    fn unlock_needs_passphrase(&self) -> bool {
+        false
+    }
 }
 
 type Job = Box<dyn FnOnce(&mut dyn Vault) + Send>;
@@ -64,6 +78,7 @@ pub struct VaultHandle {
     tx: std::sync::mpsc::Sender<Job>,
     kind: VaultKind,
     cache: Arc<Mutex<HashMap<String, SecretBox<[u8]>>>>,
+    locked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for VaultHandle {
@@ -91,6 +106,7 @@ impl VaultHandle {
             tx,
             kind,
             cache: Arc::default(),
+            locked: Arc::default(),
         })
     }
 
@@ -114,8 +130,43 @@ impl VaultHandle {
             .map_err(|_| VaultError::Unavailable("the vault thread has stopped".into()))?
     }
 
+    fn is_locked(&self) -> bool {
+        self.locked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Locks: no read or write succeeds, and no secret stays cached, until [`Self::unlock`].
+    pub async fn lock(&self) {
+        self.locked.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.clear_cache();
+        let _ = self
+            .run(|v| {
+                v.lock();
+                Ok(())
+            })
+            .await;
+    }
+
+    /// Unlocks, giving the store `passphrase` if it needs one.
+    pub async fn unlock(&self, passphrase: Option<SecretBytes>) -> Result<(), VaultError> {
+        self.run(move |v| v.unlock(passphrase.as_ref().map(|p| p.as_slice())))
+            .await?;
+        self.locked
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether unlocking needs a passphrase.
+    pub async fn unlock_needs_passphrase(&self) -> bool {
+        self.run(|v| Ok(v.unlock_needs_passphrase()))
+            .await
+            .unwrap_or(false)
+    }
+
     /// Reads a secret (from the cache when it holds it).
     pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>, VaultError> {
+        if self.is_locked() {
+            return Err(VaultError::Locked);
+        }
         if let Some(hit) = self.cached(key) {
             return Ok(Some(hit));
         }
@@ -129,6 +180,9 @@ impl VaultHandle {
 
     /// Stores a secret durably, then caches it.
     pub async fn set(&self, key: &str, value: SecretBytes) -> Result<(), VaultError> {
+        if self.is_locked() {
+            return Err(VaultError::Locked);
+        }
         let k = key.to_owned();
         let value = Arc::new(value);
         let v2 = Arc::clone(&value);
@@ -139,6 +193,9 @@ impl VaultHandle {
 
     /// Deletes a secret durably and drops it from the cache.
     pub async fn delete(&self, key: &str) -> Result<bool, VaultError> {
+        if self.is_locked() {
+            return Err(VaultError::Locked);
+        }
         self.forget(key);
         let k = key.to_owned();
         self.run(move |v| v.delete(&k)).await
@@ -158,6 +215,10 @@ impl VaultHandle {
     }
 
     fn remember(&self, key: &str, value: &[u8]) {
+        // A read that finishes after a lock must not refill the cache.
+        if self.is_locked() {
+            return;
+        }
         if let Ok(mut c) = self.cache.lock() {
             c.insert(
                 key.to_owned(),

@@ -1,0 +1,663 @@
+//! Who may have what: the policy check in front of every request, approvals and remembered
+//! decisions, scoped agent keys, and the lock.
+
+use super::{Agent, AgentError, now_secs};
+use crate::audit::Record;
+use crate::config::{LockConfig, Policy};
+use crate::policy::approval::{Approvals, AskError, Subject};
+use crate::policy::keys::{self, KeyRecord};
+use keyfob_proto::methods::*;
+use keyfob_proto::{ErrorKind, Event, RpcError};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The caller of a request, as the daemon identified it.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// For approvers and the audit log.
+    pub info: ClientInfo,
+    /// What remembered decisions and rate limits key on.
+    pub stable_id: String,
+    /// Keyfob's own CLI or tray: may answer approval prompts.
+    pub frontend: bool,
+    /// The SHA-256 of the agent key presented in `hello`, if any.
+    pub key: Option<String>,
+}
+
+/// What a method needs before it may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need<'a> {
+    /// Nothing: the handshake, status, events.
+    Open,
+    /// Reading names and metadata (never a secret value).
+    Read,
+    /// A credential: `op` on the named account or entry.
+    Use(Operation, &'a str),
+    /// A change to the agent, on the named item if any.
+    Admin(Option<&'a str>),
+    /// Answering approval prompts.
+    Approver,
+    /// Unlocking.
+    Unlock,
+}
+
+/// What `method` with `params` needs.
+pub fn need<'a>(method: &str, params: &'a Value) -> Need<'a> {
+    let name = params.get("name").and_then(Value::as_str);
+    let flag = |k: &str| params.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let named = |op| Need::Use(op, name.unwrap_or(""));
+    match method {
+        TokenGet::NAME if flag("id_token") || flag("claims") => named(Operation::IdToken),
+        TokenGet::NAME => named(Operation::Token),
+        OtpCode::NAME | RecoveryTake::NAME => named(Operation::Otp),
+        SecretGet::NAME | OtpUri::NAME => named(Operation::Secret),
+        OtpList::NAME
+        | SecretList::NAME
+        | AccountList::NAME
+        | AccountShow::NAME
+        | LoginWait::NAME
+        | AuditTail::NAME
+        | AuditVerify::NAME
+        | ApprovalList::NAME
+        | KeyList::NAME => Need::Read,
+        OtpAdd::NAME
+        | OtpImport::NAME
+        | OtpRemove::NAME
+        | RecoveryAdd::NAME
+        | SecretSet::NAME
+        | SecretRemove::NAME
+        | AccountAdd::NAME
+        | AccountRemove::NAME
+        | LoginStart::NAME
+        | Logout::NAME
+        | KeyCreate::NAME
+        | KeyRevoke::NAME
+        | ApprovalRevoke::NAME
+        | Lock::NAME
+        | Stop::NAME => Need::Admin(name),
+        ApprovalListen::NAME | ApprovalDecide::NAME => Need::Approver,
+        Unlock::NAME => Need::Unlock,
+        _ => Need::Open,
+    }
+}
+
+#[derive(Debug)]
+struct LockState {
+    locked: bool,
+    last_use: Instant,
+    unlocked_at: Instant,
+}
+
+/// Policy, approvals and lock state.
+pub struct Access {
+    /// Prompts in flight.
+    pub approvals: Arc<Approvals>,
+    policy: Policy,
+    lock_cfg: LockConfig,
+    state: Mutex<LockState>,
+    /// Wakes the auto-lock loop when the lock state changes.
+    wake: Notify,
+    /// To find the vault passphrase again on an approved unlock.
+    config: crate::config::Config,
+}
+
+impl Access {
+    /// Policy and lock settings from `config`.
+    pub fn new(config: &crate::config::Config) -> Self {
+        let now = Instant::now();
+        Self {
+            approvals: Arc::new(Approvals::new(
+                std::time::Duration::from_secs(config.policy.approval_timeout_secs.max(1)),
+                config.policy.prompts_per_minute,
+            )),
+            policy: config.policy.clone(),
+            lock_cfg: config.lock.clone(),
+            state: Mutex::new(LockState {
+                locked: false,
+                last_use: now,
+                unlocked_at: now,
+            }),
+            wake: Notify::new(),
+            config: config.clone(),
+        }
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, LockState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the agent is locked.
+    pub fn locked(&self) -> bool {
+        self.lock_state().locked
+    }
+
+    /// Whether logind's session-lock and suspend signals should lock the agent.
+    pub fn lock_on_session_lock(&self) -> bool {
+        self.lock_cfg.on_session_lock.unwrap_or(true)
+    }
+
+    /// When the agent should lock by itself next, and why.
+    fn next_auto_lock(&self) -> Option<(Instant, &'static str)> {
+        let st = self.lock_state();
+        if st.locked {
+            return None;
+        }
+        let secs = std::time::Duration::from_secs;
+        let idle = self
+            .lock_cfg
+            .idle_timeout_secs
+            .map(|s| (st.last_use + secs(s), "idle"));
+        let age = self
+            .lock_cfg
+            .max_unlocked_secs
+            .map(|s| (st.unlocked_at + secs(s), "max_age"));
+        match (idle, age) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+fn json_policy(policy: &Policy, lock: &LockConfig) -> Value {
+    serde_json::json!({ "policy": policy, "lock": lock })
+}
+
+fn forbidden(msg: String) -> RpcError {
+    RpcError::new(ErrorKind::Forbidden, msg)
+}
+
+fn random_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 4];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn list(items: &[impl std::fmt::Display]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Agent {
+    /// Checks `need` for `caller`: agent key scope, lock, approver trust, then policy (which
+    /// may ask a person and wait). `Ok` means the request may run.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        method: &str,
+        need: Need<'_>,
+    ) -> Result<(), RpcError> {
+        let mut admin_key = false;
+        if let Some(hash) = &caller.key {
+            let key = self.key_in_force(hash).await?;
+            admin_key = key.ops.contains(&Operation::Admin);
+            let scope = || {
+                format!(
+                    "the agent key {:?} allows only {} on {}",
+                    key.name,
+                    list(&key.ops),
+                    list(&key.accounts)
+                )
+            };
+            match need {
+                Need::Open => {}
+                Need::Use(op, account) if !key.allows(op, account) => {
+                    return Err(forbidden(format!(
+                        "{}: not {op} on {account:?} (create a key with that scope, or ask without KEYFOB_KEY)",
+                        scope()
+                    )));
+                }
+                Need::Use(..) => {}
+                _ if admin_key => {}
+                _ => {
+                    return Err(forbidden(format!(
+                        "{}: it cannot call {method} (that needs an admin key, or run it without KEYFOB_KEY)",
+                        scope()
+                    )));
+                }
+            }
+        }
+        if matches!(need, Need::Use(..) | Need::Admin(_))
+            && method != Lock::NAME
+            && method != Stop::NAME
+        {
+            let mut st = self.access.lock_state();
+            if st.locked {
+                return Err(RpcError::new(
+                    ErrorKind::Locked,
+                    "the agent is locked: run `keyfob unlock` (or unlock it in the tray)",
+                ));
+            }
+            if matches!(need, Need::Use(..)) {
+                st.last_use = Instant::now();
+            }
+        }
+        if need == Need::Approver && !caller.frontend && !admin_key {
+            return Err(forbidden(format!(
+                "only Keyfob's own CLI or tray (installed beside keyfobd) or an admin agent key may answer approvals; {} is neither",
+                caller.info.label
+            )));
+        }
+        if caller.key.is_some() {
+            return Ok(());
+        }
+        let (op, account) = match need {
+            Need::Use(op, account) => (op, account),
+            Need::Admin(name) => (Operation::Admin, name.unwrap_or("*")),
+            _ => return Ok(()),
+        };
+        let rule = self.access.policy.rule(account, op);
+        match rule {
+            Approval::Never => return Ok(()),
+            Approval::NewClient => {
+                let now = now_secs();
+                let st = self.state.lock().await;
+                if st
+                    .get()
+                    .approvals
+                    .iter()
+                    .any(|a| a.allows(&caller.stable_id, account, op, now))
+                {
+                    return Ok(());
+                }
+            }
+            Approval::Always => {}
+        }
+        self.ask(caller, account, op, method, rule).await
+    }
+
+    /// Asks approvers and waits; audits the outcome.
+    async fn ask(
+        &self,
+        caller: &Caller,
+        account: &str,
+        op: Operation,
+        method: &str,
+        rule: Approval,
+    ) -> Result<(), RpcError> {
+        let subject = Subject {
+            client: caller.stable_id.clone(),
+            account: account.to_owned(),
+            operation: op,
+        };
+        let result = self
+            .access
+            .approvals
+            .ask(&caller.info, subject, method, rule, |ev| self.emit(ev))
+            .await;
+        let who = &caller.info.label;
+        let err = match result {
+            Ok(_) => None,
+            Err(AskError::NoApprover) => Some(RpcError::new(
+                ErrorKind::ApprovalRequired,
+                format!(
+                    "{who} needs a person's approval for {op} on {account:?}, and no approver is running: run `keyfob approve` in a terminal (or open the tray app) and retry; for scripts and CI, create a scoped key with `keyfob key create`"
+                ),
+            )),
+            Err(AskError::TimedOut(t)) => Some(RpcError::new(
+                ErrorKind::ApprovalRequired,
+                format!(
+                    "nobody approved {op} on {account:?} for {who} within {} s: answer the prompt in `keyfob approve` or the tray, then retry",
+                    t.as_secs()
+                ),
+            )),
+            Err(AskError::RateLimited(wait)) => Some(RpcError::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "this program asked for approval too often: retry after {} s (prompts_per_minute under [policy])",
+                    wait.as_secs().max(1)
+                ),
+            )),
+            Err(AskError::Denied) => Some(RpcError::new(
+                ErrorKind::Denied,
+                format!("a person denied {op} on {account:?} to {who}"),
+            )),
+        };
+        self.audit.record(Record {
+            event: "approval".into(),
+            subject: Some(account.to_owned()),
+            client: None,
+            outcome: if err.is_none() { "ok" } else { "error" }.into(),
+            detail: Some(format!(
+                "{op} via {method} for {}: {}",
+                caller.stable_id,
+                err.as_ref()
+                    .and_then(RpcError::kind)
+                    .map_or("allowed".into(), |k| format!("{k:?}"))
+            )),
+        });
+        err.map_or(Ok(()), Err)
+    }
+
+    /// The key with SHA-256 `hash`, if it is still in force; records its use.
+    async fn key_in_force(&self, hash: &str) -> Result<KeyRecord, RpcError> {
+        let now = now_secs();
+        let mut st = self.state.lock().await;
+        let Some(key) = st.get().keys.iter().find(|k| k.sha256 == hash).cloned() else {
+            return Err(forbidden(
+                "this agent key has been revoked: ask for a new one (`keyfob key create`)".into(),
+            ));
+        };
+        if key.expired(now) {
+            return Err(forbidden(format!(
+                "the agent key {:?} has expired: ask for a new one (`keyfob key create`)",
+                key.name
+            )));
+        }
+        // Saved at most once a minute: a key used in a loop must not mean a disk write each time.
+        if key.last_used.is_none_or(|t| now >= t + 60) {
+            let r = st
+                .update(|s| {
+                    if let Some(k) = s.keys.iter_mut().find(|k| k.sha256 == hash) {
+                        k.last_used = Some(now);
+                    }
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot save an agent key's last use");
+            }
+        }
+        Ok(key)
+    }
+
+    /// Checks a key presented in `hello`; returns its hash for later requests.
+    pub async fn present_key(&self, presented: &str) -> Result<String, RpcError> {
+        let hash = {
+            let st = self.state.lock().await;
+            keys::find(&st.get().keys, presented).map(|i| st.get().keys[i].sha256.clone())
+        };
+        let Some(hash) = hash else {
+            return Err(forbidden(
+                "this agent key is not known (revoked, or never created here): ask for a new one (`keyfob key create`)".into(),
+            ));
+        };
+        let key = self.key_in_force(&hash).await?;
+        self.audit.record(Record {
+            event: "key.used".into(),
+            subject: Some(key.name),
+            outcome: "ok".into(),
+            ..Default::default()
+        });
+        Ok(hash)
+    }
+
+    /// `approval.listen` bookkeeping: the guard counts this connection as an approver.
+    pub fn approver_joined(&self) -> (crate::policy::approval::ApproverGuard, ListenResult) {
+        let guard = self.access.approvals.join();
+        let pending = self.access.approvals.pending();
+        (guard, ListenResult { pending })
+    }
+
+    /// `approval.decide`.
+    pub async fn approval_decide(&self, p: DecideParams) -> Result<Empty, AgentError> {
+        let Some((subject, request)) = self.access.approvals.subject_of(p.id) else {
+            return Err(AgentError::Missing(format!(
+                "no pending approval request {}: it was already answered, or it timed out",
+                p.id
+            )));
+        };
+        let expires = match p.decision {
+            Decision::AllowFor { secs } => Some(Some(now_secs().saturating_add(secs))),
+            Decision::AllowAlways => Some(None),
+            _ => None,
+        };
+        // Remember first, so a request that arrives while the others wake finds the decision.
+        if let Some(expires) = expires
+            && request.method != Unlock::NAME
+        {
+            let rec = super::state::ApprovalRecord {
+                id: random_id(),
+                client: subject.client.clone(),
+                label: request.client.label.clone(),
+                account: subject.account.clone(),
+                operation: subject.operation,
+                created: now_secs(),
+                expires,
+            };
+            self.state
+                .lock()
+                .await
+                .update(|s| s.approvals.push(rec))
+                .await
+                .map_err(AgentError::Storage)?;
+        }
+        self.access
+            .approvals
+            .resolve(p.id, p.decision, |ev| self.emit(ev));
+        Ok(Empty {})
+    }
+
+    /// `approval.list`.
+    pub async fn approval_list(&self) -> ApprovalListResult {
+        let now = now_secs();
+        let st = self.state.lock().await;
+        ApprovalListResult {
+            approvals: st
+                .get()
+                .approvals
+                .iter()
+                .filter(|a| a.expires.is_none_or(|e| now < e))
+                .map(|a| RememberedApproval {
+                    id: a.id.clone(),
+                    client: a.label.clone(),
+                    account: a.account.clone(),
+                    operation: a.operation,
+                    created: a.created,
+                    expires: a.expires,
+                })
+                .collect(),
+        }
+    }
+
+    /// `approval.revoke`.
+    pub async fn approval_revoke(&self, p: IdParams) -> Result<Empty, AgentError> {
+        let mut st = self.state.lock().await;
+        if !st.get().approvals.iter().any(|a| a.id == p.id) {
+            return Err(AgentError::Missing(format!(
+                "no remembered approval {:?}: see `keyfob approvals list`",
+                p.id
+            )));
+        }
+        st.update(|s| s.approvals.retain(|a| a.id != p.id))
+            .await
+            .map_err(AgentError::Storage)?;
+        Ok(Empty {})
+    }
+
+    /// `key.create`.
+    pub async fn key_create(&self, p: KeyCreateParams) -> Result<KeyCreateResult, AgentError> {
+        super::names::validate("agent key", &p.name).map_err(AgentError::Invalid)?;
+        if p.accounts.is_empty() || p.ops.is_empty() {
+            return Err(AgentError::Invalid(
+                "a key needs at least one account (--account) and one operation (--ops)".into(),
+            ));
+        }
+        for a in &p.accounts {
+            super::names::validate("account", a).map_err(AgentError::Invalid)?;
+        }
+        let now = now_secs();
+        let expires = match p.ttl_secs {
+            Some(0) => return Err(AgentError::Invalid("--ttl must be more than 0".into())),
+            Some(t) => Some(now.saturating_add(t)),
+            None => None,
+        };
+        let mut st = self.state.lock().await;
+        if st.get().keys.iter().any(|k| k.name == p.name) {
+            return Err(AgentError::Invalid(format!(
+                "an agent key named {:?} already exists: pick another name, or `keyfob key revoke {}` first",
+                p.name, p.name
+            )));
+        }
+        let (key, record) = keys::generate(&p.name, p.accounts, p.ops, now, expires)
+            .map_err(AgentError::Storage)?;
+        let info = record.info();
+        st.update(|s| s.keys.push(record))
+            .await
+            .map_err(AgentError::Storage)?;
+        Ok(KeyCreateResult { key, info })
+    }
+
+    /// `key.list`.
+    pub async fn key_list(&self) -> KeyListResult {
+        let st = self.state.lock().await;
+        KeyListResult {
+            keys: st.get().keys.iter().map(KeyRecord::info).collect(),
+        }
+    }
+
+    /// `key.revoke`: the key stops working at once, on open connections too (every request
+    /// looks the key up again).
+    pub async fn key_revoke(&self, p: IdParams) -> Result<Empty, AgentError> {
+        let mut st = self.state.lock().await;
+        if !st.get().keys.iter().any(|k| k.name == p.id) {
+            return Err(AgentError::Missing(format!(
+                "no agent key named {:?}: see `keyfob key list`",
+                p.id
+            )));
+        }
+        st.update(|s| s.keys.retain(|k| k.name != p.id))
+            .await
+            .map_err(AgentError::Storage)?;
+        Ok(Empty {})
+    }
+
+    /// Locks: access tokens and decrypted secrets leave memory; credential requests fail with
+    /// "locked" until an unlock.
+    pub async fn lock(&self, reason: &str) {
+        {
+            let mut st = self.access.lock_state();
+            if st.locked {
+                return;
+            }
+            st.locked = true;
+        }
+        self.auth.forget_all();
+        self.vault.lock().await;
+        self.access.wake.notify_one();
+        tracing::info!(reason, "agent locked");
+        self.audit.record(Record {
+            event: "agent.locked".into(),
+            outcome: "ok".into(),
+            detail: Some(reason.to_owned()),
+            ..Default::default()
+        });
+        self.emit(Event::LockChanged {
+            locked: true,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// `agent.unlock`: with the vault-file passphrase, or with an approver's confirmation.
+    pub async fn unlock(&self, caller: &Caller, p: UnlockParams) -> Result<Empty, RpcError> {
+        if !self.access.locked() {
+            return Ok(Empty {});
+        }
+        let needs_passphrase = self.vault.unlock_needs_passphrase().await;
+        let passphrase = match p.passphrase {
+            Some(_) if !needs_passphrase => {
+                return Err(RpcError::new(
+                    ErrorKind::InvalidInput,
+                    "the secrets are in the keychain, which has no Keyfob passphrase: run `keyfob unlock` without one and confirm in `keyfob approve` or the tray",
+                ));
+            }
+            Some(pw) => Some(zeroize::Zeroizing::new(pw.expose().as_bytes().to_vec())),
+            None => {
+                self.ask(
+                    caller,
+                    "agent",
+                    Operation::Admin,
+                    Unlock::NAME,
+                    Approval::Always,
+                )
+                .await?;
+                if needs_passphrase {
+                    Some(
+                        crate::vault::passphrase_from_env_or_file(&self.access.config).map_err(
+                            |_| {
+                                RpcError::new(
+                                    ErrorKind::Locked,
+                                    "approved, but the vault file needs its passphrase to unlock: run `keyfob unlock` in a terminal to type it (or `keyfob unlock --passphrase-stdin`)",
+                                )
+                            },
+                        )?,
+                    )
+                } else {
+                    None
+                }
+            }
+        };
+        self.vault.unlock(passphrase).await.map_err(|e| match e {
+            crate::vault::VaultError::Integrity(_) => RpcError::new(
+                ErrorKind::Denied,
+                "wrong passphrase for the vault file: the agent stays locked",
+            ),
+            other => RpcError::from(AgentError::Vault(other)),
+        })?;
+        {
+            let mut st = self.access.lock_state();
+            st.locked = false;
+            st.unlocked_at = Instant::now();
+            st.last_use = Instant::now();
+        }
+        self.access.wake.notify_one();
+        tracing::info!("agent unlocked");
+        self.emit(Event::LockChanged {
+            locked: false,
+            reason: "unlock".into(),
+        });
+        Ok(Empty {})
+    }
+
+    /// Records in the audit log that the policy or lock settings differ from the last start.
+    pub async fn note_policy(&self) -> Result<(), String> {
+        let text = serde_json::to_string(&json_policy(&self.access.policy, &self.access.lock_cfg))
+            .map_err(|e| e.to_string())?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let mut st = self.state.lock().await;
+        if st.get().policy_sha256.as_deref() == Some(hex.as_str()) {
+            return Ok(());
+        }
+        self.audit.record(Record {
+            event: "policy.changed".into(),
+            outcome: "ok".into(),
+            detail: Some(text),
+            ..Default::default()
+        });
+        st.update(|s| s.policy_sha256 = Some(hex)).await.map(|_| ())
+    }
+
+    /// Locks the agent when the idle timeout or the maximum unlocked age passes.
+    pub async fn auto_lock_loop(self: Arc<Self>) {
+        let mut shutdown = self.shutdown_signal();
+        loop {
+            let woken = self.access.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let next = self.access.next_auto_lock();
+            let sleep = async {
+                match next {
+                    Some((at, _)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = super::stopped(&mut shutdown) => return,
+                _ = &mut woken => {}
+                _ = sleep => {
+                    // Activity may have moved the deadline: lock only if it is still due.
+                    if let Some((at, reason)) = self.access.next_auto_lock()
+                        && at <= Instant::now()
+                    {
+                        self.lock(reason).await;
+                    }
+                }
+            }
+        }
+    }
+}

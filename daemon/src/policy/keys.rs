@@ -1,0 +1,150 @@
+//! Scoped agent keys (`kfk_…`): 32 random bytes shown once; only their SHA-256 is stored,
+//! and a presented key is compared against every stored hash in constant time.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyfob_proto::Sensitive;
+use keyfob_proto::methods::{KeyInfo, Operation};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+/// Every agent key starts with this.
+pub const KEY_PREFIX: &str = "kfk_";
+/// Characters of a key shown in listings (the prefix included).
+const SHOWN: usize = 12;
+
+/// A stored key: its hash and scope, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRecord {
+    /// Its name.
+    pub name: String,
+    /// The first characters of the key, to recognise it.
+    pub prefix: String,
+    /// SHA-256 of the whole key, hex.
+    pub sha256: String,
+    /// Accounts and entries it reaches.
+    pub accounts: Vec<String>,
+    /// Operations it allows.
+    pub ops: Vec<Operation>,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds of its last use (saved at most once a minute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<u64>,
+    /// Unix seconds; none means until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+impl KeyRecord {
+    /// The listing form.
+    pub fn info(&self) -> KeyInfo {
+        KeyInfo {
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            accounts: self.accounts.clone(),
+            ops: self.ops.clone(),
+            created: self.created,
+            last_used: self.last_used,
+            expires: self.expires,
+        }
+    }
+
+    /// Whether the key has expired at `now`.
+    pub fn expired(&self, now: u64) -> bool {
+        self.expires.is_some_and(|e| now >= e)
+    }
+
+    /// Whether the key allows `op` on `account`.
+    pub fn allows(&self, op: Operation, account: &str) -> bool {
+        self.ops.contains(&op) && self.accounts.iter().any(|a| a == account)
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A new key and its record.
+pub fn generate(
+    name: &str,
+    accounts: Vec<String>,
+    ops: Vec<Operation>,
+    created: u64,
+    expires: Option<u64>,
+) -> Result<(Sensitive, KeyRecord), String> {
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    SystemRandom::new()
+        .fill(raw.as_mut())
+        .map_err(|_| "the system random source failed".to_owned())?;
+    let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw.as_ref()));
+    let record = KeyRecord {
+        name: name.to_owned(),
+        prefix: key[..SHOWN].to_owned(),
+        sha256: hex(&digest(&key)),
+        accounts,
+        ops,
+        created,
+        last_used: None,
+        expires,
+    };
+    Ok((Sensitive::new(key), record))
+}
+
+/// The index of the record matching `presented`, checking every record in constant time.
+pub fn find(records: &[KeyRecord], presented: &str) -> Option<usize> {
+    let want = digest(presented);
+    let mut found = None;
+    for (i, r) in records.iter().enumerate() {
+        let Some(have) = unhex(&r.sha256) else {
+            continue;
+        };
+        if bool::from(have.ct_eq(&want)) {
+            found = Some(i);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_by_hash_only_and_scopes_hold() {
+        let (key, rec) = generate("ci", vec!["gh".into()], vec![Operation::Token], 1, Some(10))
+            .expect("generate");
+        let k = key.expose();
+        assert!(k.starts_with(KEY_PREFIX) && k.len() == 4 + 43, "{k}");
+        assert!(!serde_json::to_string(&rec).unwrap().contains(&k[4..]));
+        let (_, other) = generate("x", vec![], vec![], 1, None).expect("generate");
+        let records = vec![other, rec];
+        assert_eq!(find(&records, k), Some(1));
+        assert_eq!(find(&records, "kfk_wrong"), None);
+        let r = &records[1];
+        assert!(r.allows(Operation::Token, "gh"));
+        assert!(!r.allows(Operation::Otp, "gh"));
+        assert!(!r.allows(Operation::Token, "gl"));
+        assert!(!r.expired(9) && r.expired(10));
+    }
+}

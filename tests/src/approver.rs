@@ -1,0 +1,115 @@
+//! `keyfob approve` driven by a test: the real interactive approver, its answers typed on its
+//! stdin, its prompts read from its stdout.
+
+use crate::TestEnv;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a test waits for the approver to show something before failing.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A running `keyfob approve`.
+pub struct Approver {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    /// Everything it printed (stdout and stderr), for the secrets check.
+    pub transcript: Arc<Mutex<String>>,
+}
+
+impl Approver {
+    /// Starts `keyfob approve` and waits until the daemon counts it as an approver.
+    pub fn start(env: &TestEnv) -> Self {
+        let mut child = env
+            .keyfob_cmd(&["approve"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn keyfob approve");
+        let transcript = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = channel();
+        let out = child.stdout.take().expect("stdout");
+        let t = transcript.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                t.lock().expect("transcript").push_str(&format!("{line}\n"));
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut first = String::new();
+        err.read_line(&mut first).expect("approver stderr");
+        assert!(
+            first.contains("waiting for requests"),
+            "keyfob approve did not start: {first}"
+        );
+        let t = transcript.clone();
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = err.read_to_string(&mut rest);
+            t.lock().expect("transcript").push_str(&rest);
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            lines,
+            transcript,
+        }
+    }
+
+    /// The next line containing `needle`.
+    pub fn line_containing(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("keyfob approve showed no line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// The next approval request, as shown (from its title to its expiry line).
+    pub fn next_request(&self) -> String {
+        let mut block = self.line_containing("Approval request #");
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(PATIENCE)
+                .expect("the rest of the request");
+            block.push('\n');
+            block.push_str(&line);
+            if line.trim_start().starts_with("expires:") {
+                return block;
+            }
+        }
+    }
+
+    /// Types an answer (`o`, `f 1h`, `a`, `d`).
+    pub fn answer(&mut self, answer: &str) {
+        let stdin = self.stdin.as_mut().expect("approver stdin");
+        writeln!(stdin, "{answer}").expect("answer the approver");
+        stdin.flush().expect("flush");
+    }
+
+    /// Everything printed so far.
+    pub fn text(&self) -> String {
+        self.transcript.lock().expect("transcript").clone()
+    }
+}
+
+impl Drop for Approver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
