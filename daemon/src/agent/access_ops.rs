@@ -536,6 +536,11 @@ impl Agent {
             }
             st.locked = true;
         }
+        // Let refreshes already talking to a provider finish and store their rotated refresh
+        // token; later ones see the lock before calling out.
+        for gate in self.auth.all_gates() {
+            drop(gate.lock.lock().await);
+        }
         self.auth.forget_all();
         self.vault.lock().await;
         self.access.wake.notify_one();
@@ -659,5 +664,44 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn next(cfg: &str) -> Option<&'static str> {
+        let a = Access::new(&Config::parse(cfg).unwrap_or_default());
+        a.next_auto_lock().map(|(_, why)| why)
+    }
+
+    #[test]
+    fn the_earlier_of_idle_timeout_and_maximum_age_locks_first() {
+        assert_eq!(next(""), None);
+        assert_eq!(
+            next("[lock]\nidle_timeout_secs = 60\nmax_unlocked_secs = 30\n"),
+            Some("max_age")
+        );
+        assert_eq!(
+            next("[lock]\nidle_timeout_secs = 10\nmax_unlocked_secs = 30\n"),
+            Some("idle")
+        );
+    }
+
+    #[test]
+    fn methods_map_to_operations() {
+        let p = serde_json::json!({"name": "gh", "id_token": true});
+        assert_eq!(
+            need(TokenGet::NAME, &p),
+            Need::Use(Operation::IdToken, "gh")
+        );
+        let p = serde_json::json!({"name": "gh"});
+        assert_eq!(need(TokenGet::NAME, &p), Need::Use(Operation::Token, "gh"));
+        assert_eq!(need(OtpUri::NAME, &p), Need::Use(Operation::Secret, "gh"));
+        assert_eq!(need(KeyCreate::NAME, &p), Need::Admin(Some("gh")));
+        assert_eq!(need(ApprovalDecide::NAME, &p), Need::Approver);
+        assert_eq!(need(Status::NAME, &p), Need::Open);
     }
 }

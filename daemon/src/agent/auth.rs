@@ -99,6 +99,16 @@ impl Auth {
         Arc::clone(g.entry(account.to_owned()).or_default())
     }
 
+    /// Every account's refresh gate.
+    pub fn all_gates(&self) -> Vec<Arc<RefreshGate>> {
+        self.gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// A cached token, if any.
     pub fn cached(&self, account: &str) -> Option<CachedToken> {
         self.tokens

@@ -235,6 +235,11 @@ impl Agent {
         let gate = self.auth.gate(&p.name);
         let seen = gate.generation.load(Ordering::SeqCst);
         let _turn = gate.lock.lock().await;
+        // Locked while this request waited: no provider call now, since a rotated refresh
+        // token could not be stored and the grant would be lost.
+        if self.access.locked() {
+            return Err(AgentError::Vault(crate::vault::VaultError::Locked));
+        }
         // Someone refreshed while we waited: theirs is the freshest token there is, even if
         // the provider's lifetime is shorter than min_ttl.
         if gate.generation.load(Ordering::SeqCst) != seen
