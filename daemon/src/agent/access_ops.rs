@@ -195,13 +195,13 @@ impl Agent {
         let mut admin_key = false;
         if let Some(hash) = &caller.key {
             let key = self.key_in_force(hash).await?;
-            admin_key = key.ops.contains(&Operation::Admin);
+            admin_key = key.info.ops.contains(&Operation::Admin);
             let scope = || {
                 format!(
                     "the agent key {:?} allows only {} on {}",
-                    key.name,
-                    list(&key.ops),
-                    list(&key.accounts)
+                    key.info.name,
+                    list(&key.info.ops),
+                    list(&key.info.accounts)
                 )
             };
             match need {
@@ -346,15 +346,15 @@ impl Agent {
         if key.expired(now) {
             return Err(forbidden(format!(
                 "the agent key {:?} has expired: ask for a new one (`keyfob key create`)",
-                key.name
+                key.info.name
             )));
         }
         // Saved at most once a minute: a key used in a loop must not mean a disk write each time.
-        if key.last_used.is_none_or(|t| now >= t + 60) {
+        if key.info.last_used.is_none_or(|t| now >= t + 60) {
             let r = st
                 .update(|s| {
                     if let Some(k) = s.keys.iter_mut().find(|k| k.sha256 == hash) {
-                        k.last_used = Some(now);
+                        k.info.last_used = Some(now);
                     }
                 })
                 .await;
@@ -379,7 +379,7 @@ impl Agent {
         let key = self.key_in_force(&hash).await?;
         self.audit.record(Record {
             event: "key.used".into(),
-            subject: Some(key.name),
+            subject: Some(key.info.name),
             outcome: "ok".into(),
             ..Default::default()
         });
@@ -487,7 +487,7 @@ impl Agent {
             None => None,
         };
         let mut st = self.state.lock().await;
-        if st.get().keys.iter().any(|k| k.name == p.name) {
+        if st.get().keys.iter().any(|k| k.info.name == p.name) {
             return Err(AgentError::Invalid(format!(
                 "an agent key named {:?} already exists: pick another name, or `keyfob key revoke {}` first",
                 p.name, p.name
@@ -495,7 +495,7 @@ impl Agent {
         }
         let (key, record) = keys::generate(&p.name, p.accounts, p.ops, now, expires)
             .map_err(AgentError::Storage)?;
-        let info = record.info();
+        let info = record.info.clone();
         st.update(|s| s.keys.push(record))
             .await
             .map_err(AgentError::Storage)?;
@@ -506,7 +506,7 @@ impl Agent {
     pub async fn key_list(&self) -> KeyListResult {
         let st = self.state.lock().await;
         KeyListResult {
-            keys: st.get().keys.iter().map(KeyRecord::info).collect(),
+            keys: st.get().keys.iter().map(|k| k.info.clone()).collect(),
         }
     }
 
@@ -514,13 +514,13 @@ impl Agent {
     /// looks the key up again).
     pub async fn key_revoke(&self, p: IdParams) -> Result<Empty, AgentError> {
         let mut st = self.state.lock().await;
-        if !st.get().keys.iter().any(|k| k.name == p.id) {
+        if !st.get().keys.iter().any(|k| k.info.name == p.id) {
             return Err(AgentError::Missing(format!(
                 "no agent key named {:?}: see `keyfob key list`",
                 p.id
             )));
         }
-        st.update(|s| s.keys.retain(|k| k.name != p.id))
+        st.update(|s| s.keys.retain(|k| k.info.name != p.id))
             .await
             .map_err(AgentError::Storage)?;
         Ok(Empty {})

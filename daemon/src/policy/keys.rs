@@ -14,52 +14,25 @@ pub const KEY_PREFIX: &str = "kfk_";
 /// Characters of a key shown in listings (the prefix included).
 const SHOWN: usize = 12;
 
-/// A stored key: its hash and scope, never the key.
+/// A stored key: what `key list` shows, plus the hash; never the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct KeyRecord {
-    /// Its name.
-    pub name: String,
-    /// The first characters of the key, to recognise it.
-    pub prefix: String,
+    /// Name, prefix, scope and times.
+    #[serde(flatten)]
+    pub info: KeyInfo,
     /// SHA-256 of the whole key, hex.
     pub sha256: String,
-    /// Accounts and entries it reaches.
-    pub accounts: Vec<String>,
-    /// Operations it allows.
-    pub ops: Vec<Operation>,
-    /// Unix seconds.
-    pub created: u64,
-    /// Unix seconds of its last use (saved at most once a minute).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_used: Option<u64>,
-    /// Unix seconds; none means until revoked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires: Option<u64>,
 }
 
 impl KeyRecord {
-    /// The listing form.
-    pub fn info(&self) -> KeyInfo {
-        KeyInfo {
-            name: self.name.clone(),
-            prefix: self.prefix.clone(),
-            accounts: self.accounts.clone(),
-            ops: self.ops.clone(),
-            created: self.created,
-            last_used: self.last_used,
-            expires: self.expires,
-        }
-    }
-
     /// Whether the key has expired at `now`.
     pub fn expired(&self, now: u64) -> bool {
-        self.expires.is_some_and(|e| now >= e)
+        self.info.expires.is_some_and(|e| now >= e)
     }
 
     /// Whether the key allows `op` on `account`.
     pub fn allows(&self, op: Operation, account: &str) -> bool {
-        self.ops.contains(&op) && self.accounts.iter().any(|a| a == account)
+        self.info.ops.contains(&op) && self.info.accounts.iter().any(|a| a == account)
     }
 }
 
@@ -99,14 +72,16 @@ pub fn generate(
         .map_err(|_| "the system random source failed".to_owned())?;
     let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw.as_ref()));
     let record = KeyRecord {
-        name: name.to_owned(),
-        prefix: key[..SHOWN].to_owned(),
+        info: KeyInfo {
+            name: name.to_owned(),
+            prefix: key[..SHOWN].to_owned(),
+            accounts,
+            ops,
+            created,
+            last_used: None,
+            expires,
+        },
         sha256: hex(&digest(&key)),
-        accounts,
-        ops,
-        created,
-        last_used: None,
-        expires,
     };
     Ok((Sensitive::new(key), record))
 }
