@@ -5,6 +5,7 @@ use std::fmt;
 
 /// What went wrong, as a stable name; each maps to one JSON-RPC error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The line was not valid JSON (or not UTF-8).

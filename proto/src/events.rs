@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What changed in the agent; carries names, never secret values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "event")]
 pub enum Event {
     /// An OTP entry was added, changed or removed.
@@ -67,6 +68,17 @@ pub enum Event {
         /// `allowed`, `denied` or `timed_out`.
         outcome: String,
     },
+    /// An account was added or removed, or its sign-in state changed.
+    #[serde(rename = "account.changed")]
+    AccountChanged {
+        /// The account.
+        name: String,
+        /// What happened to it.
+        change: Change,
+        /// Its sign-in state now (not for a removal).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<crate::methods::AccountState>,
+    },
     /// The agent was locked or unlocked.
     #[serde(rename = "lock.changed")]
     LockChanged {
@@ -79,6 +91,7 @@ pub enum Event {
 
 /// The kind of change an event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     /// Newly created.
@@ -90,7 +103,7 @@ pub enum Change {
 }
 
 /// Event names a client can subscribe to, matching the `event` tag.
-pub const EVENT_NAMES: [&str; 8] = [
+pub const EVENT_NAMES: [&str; 9] = [
     "otp.changed",
     "secret.changed",
     "daemon.stopping",
@@ -99,6 +112,7 @@ pub const EVENT_NAMES: [&str; 8] = [
     "approval.requested",
     "approval.resolved",
     "lock.changed",
+    "account.changed",
 ];
 
 impl Event {
@@ -113,6 +127,7 @@ impl Event {
             Event::ApprovalRequested(_) => EVENT_NAMES[5],
             Event::ApprovalResolved { .. } => EVENT_NAMES[6],
             Event::LockChanged { .. } => EVENT_NAMES[7],
+            Event::AccountChanged { .. } => EVENT_NAMES[8],
         }
     }
 }

@@ -87,6 +87,7 @@ method!(
 
 /// Which store holds the secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum VaultKind {
     /// The OS keychain (Secret Service on Linux).
@@ -99,6 +100,7 @@ pub enum VaultKind {
 
 /// `daemon.status` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StatusResult {
     /// The daemon's process id.
     pub pid: u32,
@@ -144,6 +146,7 @@ method!(
 
 /// The HMAC hash of an OTP entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum OtpAlgorithm {
     /// HMAC-SHA1, the common default.
     #[default]
@@ -156,6 +159,7 @@ pub enum OtpAlgorithm {
 
 /// Time-based or counter-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum OtpKind {
     /// RFC 6238.
@@ -199,6 +203,7 @@ pub struct OtpAddParams {
 
 /// An OTP entry as listed: no secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OtpInfo {
     /// The entry's name.
     pub name: String,
@@ -459,6 +464,7 @@ method!(
 
 /// Whether an account can produce tokens now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountState {
     /// Never signed in, or signed out.
@@ -471,6 +477,7 @@ pub enum AccountState {
 
 /// What kind of grant an account holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountGrant {
     /// A person signs in (device or browser); refresh tokens keep it going.
@@ -512,6 +519,7 @@ pub struct AccountAddParams {
 
 /// An account as listed: never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountInfo {
     /// The name.
     pub name: String,
@@ -561,6 +569,7 @@ method!(
 
 /// A sign-in flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LoginFlow {
     /// RFC 8628 device authorization.
@@ -582,6 +591,7 @@ pub struct LoginStartParams {
 
 /// `login.start` result: what the person must do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LoginStarted {
     /// Pass to `login.wait`.
     pub login_id: String,
@@ -678,6 +688,7 @@ method!(
 
 /// `logout` result: what happened at the provider and locally.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LogoutResult {
     /// Whether the provider confirmed the revocation of the refresh token.
     pub revoked: bool,

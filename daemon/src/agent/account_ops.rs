@@ -37,16 +37,26 @@ impl Agent {
         change: impl FnOnce(&mut AccountRecord) + Send,
     ) -> Result<(), AgentError> {
         let n = name.to_owned();
-        self.state
+        let changed = self
+            .state
             .lock()
             .await
             .update(move |s| {
-                if let Some(a) = s.accounts.get_mut(&n) {
-                    change(a);
-                }
+                let a = s.accounts.get_mut(&n)?;
+                let before = a.state;
+                change(a);
+                (a.state != before).then_some(a.state)
             })
             .await
-            .map_err(AgentError::Storage)
+            .map_err(AgentError::Storage)?;
+        if let Some(state) = changed {
+            self.emit(keyfob_proto::Event::AccountChanged {
+                name: name.to_owned(),
+                change: keyfob_proto::events::Change::Updated,
+                state: Some(state),
+            });
+        }
+        Ok(())
     }
 
     pub(super) fn account_info(&self, name: &str, r: &AccountRecord) -> AccountInfo {
@@ -155,6 +165,11 @@ impl Agent {
         })
         .await
         .map_err(AgentError::Storage)?;
+        self.emit(keyfob_proto::Event::AccountChanged {
+            name: p.name.clone(),
+            change: keyfob_proto::events::Change::Added,
+            state: Some(record.state),
+        });
         Ok(self.account_info(&p.name, &record))
     }
 
@@ -190,6 +205,12 @@ impl Agent {
         })
         .await
         .map_err(AgentError::Storage)?;
+        drop(st);
+        self.emit(keyfob_proto::Event::AccountChanged {
+            name: p.name.clone(),
+            change: keyfob_proto::events::Change::Removed,
+            state: None,
+        });
         self.auth.forget(&p.name);
         for key in [
             vault_key(REFRESH, &p.name),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a request does with an account or entry, as policy and agent keys see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// An access token (`token.get`).
@@ -63,6 +64,7 @@ impl std::str::FromStr for Operation {
 
 /// A client as the daemon identified it (from /proc, never from the client's own claims).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientInfo {
     /// The client process.
     pub pid: i32,
@@ -83,6 +85,7 @@ pub struct ClientInfo {
 
 /// A request waiting for a person's decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ApprovalRequest {
     /// Pass this to `approval.decide`.
     pub id: u64,
@@ -102,6 +105,7 @@ pub struct ApprovalRequest {
 
 /// When a person must approve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum Approval {
     /// Never ask.
@@ -114,6 +118,7 @@ pub enum Approval {
 
 /// A person's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     /// This request only (and those that waited on the same prompt).
@@ -148,6 +153,7 @@ pub struct DecideParams {
 
 /// A remembered decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RememberedApproval {
     /// Pass this to `approval.revoke`.
     pub id: String,
@@ -166,6 +172,7 @@ pub struct RememberedApproval {
 
 /// `approval.list` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ApprovalListResult {
     /// Remembered decisions still in force.
     pub approvals: Vec<RememberedApproval>,
@@ -216,6 +223,7 @@ pub struct KeyCreateParams {
 
 /// An agent key as listed (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct KeyInfo {
     /// Its name.
     pub name: String,
@@ -246,6 +254,7 @@ pub struct KeyCreateResult {
 
 /// `key.list` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct KeyListResult {
     /// Every key, expired ones included (marked by `expires`).
     pub keys: Vec<KeyInfo>,

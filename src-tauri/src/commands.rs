@@ -1,0 +1,242 @@
+//! The Tauri commands the windows call. Each returns [`TrayError`] on failure. No command
+//! returns a token or a static secret; TOTP codes only for the entries a window shows.
+
+use crate::daemon::Link;
+use crate::error::TrayError;
+use keyfob_proto::methods::*;
+use serde::Serialize;
+use std::sync::Arc;
+use tauri::State;
+
+/// Whether the tray icon is available, and if not why (the app then runs window-only).
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct TrayMode {
+    /// A tray icon is shown.
+    pub available: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub reason: Option<String>,
+}
+
+/// Everything the main window shows, in one call.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Snapshot {
+    /// Connected to keyfobd.
+    pub connected: bool,
+    /// The daemon's status.
+    pub status: StatusResult,
+    /// Accounts with their state.
+    pub accounts: Vec<AccountInfo>,
+    /// OTP entries (no codes: ask `otp_codes` for the ones shown).
+    pub otp: Vec<OtpInfo>,
+    /// Agent keys.
+    pub keys: Vec<KeyInfo>,
+    /// Remembered approvals.
+    pub approvals: Vec<RememberedApproval>,
+    /// Requests waiting for a decision.
+    pub pending: Vec<ApprovalRequest>,
+    /// The tray icon's state.
+    pub tray: TrayMode,
+}
+
+/// A TOTP code for display.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct OtpCodeView {
+    /// The entry.
+    pub name: String,
+    /// The code.
+    pub code: String,
+    /// Seconds until it changes.
+    pub seconds_left: u64,
+    /// The period.
+    pub period: u64,
+}
+
+/// A sign-in in progress, for the sign-in window.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct SignInView {
+    /// The account.
+    pub account: String,
+    /// The provider.
+    pub provider: String,
+    /// What the daemon said.
+    pub started: LoginStarted,
+    /// An SVG QR code of `verification_uri_complete` (device flow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub qr_svg: Option<String>,
+}
+
+/// A decision from the approval window.
+#[derive(Debug, Clone, serde::Deserialize, ts_rs::TS)]
+pub struct DecideArgs {
+    /// The request.
+    pub id: u64,
+    /// The answer.
+    pub decision: Decision,
+}
+
+/// The app state commands share.
+pub struct AppState {
+    /// The daemon link.
+    pub link: Arc<Link>,
+    /// The tray icon's state.
+    pub tray: std::sync::Mutex<TrayMode>,
+}
+
+/// The main window's data.
+#[tauri::command]
+pub async fn snapshot(state: State<'_, AppState>) -> Result<Snapshot, TrayError> {
+    let link = &state.link;
+    let status = link.call::<Status>(&Empty {}).await?;
+    let accounts = link.call::<AccountList>(&Empty {}).await?;
+    let otp = link.call::<OtpList>(&Empty {}).await?;
+    let keys = link.call::<KeyList>(&Empty {}).await?.keys;
+    let approvals = link.call::<ApprovalList>(&Empty {}).await?.approvals;
+    let tray = state.tray.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(Snapshot {
+        connected: link.connected(),
+        status,
+        accounts,
+        otp,
+        keys,
+        approvals,
+        pending: link.pending(),
+        tray,
+    })
+}
+
+/// Current codes of the TOTP entries `names` (the ones on screen); HOTP entries are never
+/// computed here, since that would use up a counter value.
+#[tauri::command]
+pub async fn otp_codes(
+    state: State<'_, AppState>,
+    names: Vec<String>,
+) -> Result<Vec<OtpCodeView>, TrayError> {
+    crate::actions::otp_codes(&state.link, names).await
+}
+
+/// Answers an approval request.
+#[tauri::command]
+pub async fn decide(state: State<'_, AppState>, args: DecideArgs) -> Result<(), TrayError> {
+    state
+        .link
+        .call::<ApprovalDecide>(&DecideParams {
+            id: args.id,
+            decision: args.decision,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Starts a sign-in; the window follows it through `signin.*` events.
+#[tauri::command]
+pub async fn sign_in(
+    state: State<'_, AppState>,
+    account: String,
+    browser: bool,
+) -> Result<SignInView, TrayError> {
+    let info = state
+        .link
+        .call::<AccountShow>(&NameParams {
+            name: account.clone(),
+        })
+        .await?;
+    let started = state
+        .link
+        .call::<LoginStart>(&LoginStartParams {
+            name: account.clone(),
+            flow: Some(if browser {
+                LoginFlow::Browser
+            } else {
+                LoginFlow::Device
+            }),
+        })
+        .await?;
+    if let Some(url) = &started.authorize_url {
+        crate::actions::open_url(url)?;
+    }
+    let qr_svg = started
+        .verification_uri_complete
+        .as_deref()
+        .map(crate::actions::qr_svg)
+        .transpose()?;
+    Ok(SignInView {
+        account,
+        provider: info.provider,
+        started,
+        qr_svg,
+    })
+}
+
+/// Signs an account out (revoking at the provider when it can).
+#[tauri::command]
+pub async fn sign_out(
+    state: State<'_, AppState>,
+    account: String,
+) -> Result<LogoutResult, TrayError> {
+    state
+        .link
+        .call::<Logout>(&NameParams { name: account })
+        .await
+}
+
+/// Opens an http(s) URL in the default browser.
+#[tauri::command]
+pub fn open_url(url: String) -> Result<(), TrayError> {
+    crate::actions::open_url(&url)
+}
+
+/// Revokes an agent key.
+#[tauri::command]
+pub async fn revoke_key(state: State<'_, AppState>, name: String) -> Result<(), TrayError> {
+    state.link.call::<KeyRevoke>(&IdParams { id: name }).await?;
+    Ok(())
+}
+
+/// Forgets a remembered approval.
+#[tauri::command]
+pub async fn revoke_approval(state: State<'_, AppState>, id: String) -> Result<(), TrayError> {
+    state.link.call::<ApprovalRevoke>(&IdParams { id }).await?;
+    Ok(())
+}
+
+/// The latest audit records.
+#[tauri::command]
+pub async fn audit_tail(
+    state: State<'_, AppState>,
+    lines: usize,
+) -> Result<Vec<serde_json::Value>, TrayError> {
+    state
+        .link
+        .call::<AuditTail>(&AuditTailParams {
+            lines: Some(lines.min(500)),
+            after_seq: None,
+        })
+        .await
+}
+
+/// Locks the agent.
+#[tauri::command]
+pub async fn lock(state: State<'_, AppState>) -> Result<(), TrayError> {
+    state.link.call::<Lock>(&LockParams {}).await?;
+    Ok(())
+}
+
+/// Unlocks: with the vault passphrase, or (without one) through an approval.
+#[tauri::command]
+pub async fn unlock(
+    state: State<'_, AppState>,
+    passphrase: Option<String>,
+) -> Result<(), TrayError> {
+    state
+        .link
+        .call::<Unlock>(&UnlockParams {
+            passphrase: passphrase
+                .filter(|p| !p.is_empty())
+                .map(keyfob_proto::Sensitive::new),
+        })
+        .await?;
+    Ok(())
+}

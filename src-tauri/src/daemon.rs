@@ -1,0 +1,184 @@
+//! The link to keyfobd: one long-lived approver connection that receives events (and comes
+//! back by itself after a daemon restart), and a short connection per command.
+
+use crate::error::TrayError;
+use keyfob_proto::async_client::AsyncClient;
+use keyfob_proto::methods::{ApprovalListen, ApprovalRequest, Empty, Subscribe, SubscribeParams};
+use keyfob_proto::{ClientError, Event, Method};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The name the tray gives in `hello`.
+pub const CLIENT: &str = "keyfob-tray";
+/// The longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Whether the tray is connected, as the windows are told (`keyfob://connection`).
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Connection {
+    /// Connected to keyfobd as an approver.
+    pub connected: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub detail: Option<String>,
+}
+
+/// Shared link state.
+pub struct Link {
+    /// The daemon's socket.
+    pub socket: PathBuf,
+    connected: AtomicBool,
+    pending: Mutex<Vec<ApprovalRequest>>,
+}
+
+impl Link {
+    /// A link to the daemon at `socket`.
+    pub fn new(socket: PathBuf) -> Self {
+        Self {
+            socket,
+            connected: AtomicBool::new(false),
+            pending: Mutex::default(),
+        }
+    }
+
+    /// Whether the approver connection is up.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    /// Requests waiting for a decision, as last heard.
+    pub fn pending(&self) -> Vec<ApprovalRequest> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_pending(&self, f: impl FnOnce(&mut Vec<ApprovalRequest>)) {
+        f(&mut self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// One call on a fresh connection.
+    pub async fn call<M: Method>(&self, params: &M::Params) -> Result<M::Result, TrayError> {
+        let mut c = AsyncClient::connect(&self.socket, CLIENT).await?;
+        Ok(c.call::<M>(params).await?)
+    }
+}
+
+/// What the listener tells the app.
+pub enum Heard {
+    /// Connected (true) or lost (false), with why.
+    Connection(Connection),
+    /// An event from the daemon.
+    Event(Event),
+}
+
+/// The `keyfob` CLI beside this executable (it knows how to start the daemon).
+fn cli_beside_me() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .map(|me| me.with_file_name("keyfob"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("keyfob"))
+}
+
+/// Starts keyfobd through `keyfob daemon start` (which knows the socket, the log and the
+/// passphrase rules), without a terminal.
+async fn start_daemon(socket: &Path) -> Result<(), String> {
+    let out = tokio::process::Command::new(cli_beside_me())
+        .args(["--socket"])
+        .arg(socket)
+        .args(["daemon", "start"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run keyfob: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+async fn listen(link: &Link) -> Result<(AsyncClient, Vec<ApprovalRequest>), ClientError> {
+    let mut c = AsyncClient::connect(&link.socket, CLIENT).await?;
+    // Every event for the windows; then become an approver (which adds nothing to "all").
+    c.call::<Subscribe>(&SubscribeParams { events: vec![] })
+        .await?;
+    let r = c.call::<ApprovalListen>(&Empty {}).await?;
+    Ok((c, r.pending))
+}
+
+/// Keeps the approver connection up until the app exits, reporting through `tell`. Starts the
+/// daemon once if nobody is listening at launch; after that, only reconnects.
+pub async fn run(link: std::sync::Arc<Link>, tell: impl Fn(Heard) + Send + 'static) {
+    let mut started = false;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match listen(&link).await {
+            Ok((mut c, pending)) => {
+                // Started only at launch: a daemon stopped later was stopped on purpose.
+                started = true;
+                backoff = Duration::from_millis(100);
+                link.set_pending(|p| *p = pending.clone());
+                link.connected.store(true, Ordering::SeqCst);
+                tracing::info!("connected to keyfobd as an approver");
+                tell(Heard::Connection(Connection {
+                    connected: true,
+                    detail: None,
+                }));
+                for r in pending {
+                    tell(Heard::Event(Event::ApprovalRequested(r)));
+                }
+                let why = loop {
+                    match c.next_event().await {
+                        Ok(ev) => {
+                            match &ev {
+                                Event::ApprovalRequested(r) => {
+                                    link.set_pending(|p| p.push(r.clone()))
+                                }
+                                Event::ApprovalResolved { id, .. } => {
+                                    link.set_pending(|p| p.retain(|r| r.id != *id))
+                                }
+                                _ => {}
+                            }
+                            tell(Heard::Event(ev));
+                        }
+                        Err(e) => break e.to_string(),
+                    }
+                };
+                link.connected.store(false, Ordering::SeqCst);
+                link.set_pending(Vec::clear);
+                tracing::info!(why, "lost keyfobd; reconnecting");
+                tell(Heard::Connection(Connection {
+                    connected: false,
+                    detail: Some(format!("keyfobd went away ({why}); reconnecting")),
+                }));
+            }
+            Err(ClientError::NotRunning { .. }) if !started => {
+                started = true;
+                if let Err(e) = start_daemon(&link.socket).await {
+                    tracing::warn!(error = %e, "cannot start keyfobd");
+                    tell(Heard::Connection(Connection {
+                        connected: false,
+                        detail: Some(format!("cannot start keyfobd: {e}")),
+                    }));
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "keyfobd not reachable");
+                tell(Heard::Connection(Connection {
+                    connected: false,
+                    detail: Some(format!("keyfobd is not reachable: {e}")),
+                }));
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,198 @@
+// The real tray app, in a real window, against a real keyfobd and a real OpenID provider:
+// a `keyfob token` request that needs approval makes the prompt appear, the test approves it
+// through the window, and the token call succeeds; a sign-in started by a script shows its
+// window; after the daemon stops and starts again the app reconnects by itself. Saves
+// screenshots of the prompt, the sign-in window and the main window into docs/screenshots/.
+//
+// Needs: an X display (scripts/test runs it under xvfb-run and dbus-run-session),
+// tauri-driver on PATH, WebKitWebDriver (Debian webkit2gtk-driver), the built binaries.
+//   KEYFOB_BIN=dir with keyfob, keyfobd, keyfob-tray   (default ../target/debug)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, chmodSync, existsSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { remote } from "webdriverio";
+
+const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const BIN = process.env.KEYFOB_BIN ? resolve(process.env.KEYFOB_BIN) : resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target", "debug");
+const SHOTS = join(ROOT, "docs", "screenshots");
+const PATIENCE = 60_000;
+
+const home = mkdtempSync(join(tmpdir(), "keyfob-window-"));
+for (const d of ["home", "run", "config", "data", "state"]) mkdirSync(join(home, d), { recursive: true });
+chmodSync(join(home, "run"), 0o700);
+const env = {
+  ...process.env,
+  HOME: join(home, "home"),
+  XDG_RUNTIME_DIR: join(home, "run"),
+  XDG_CONFIG_HOME: join(home, "config"),
+  XDG_DATA_HOME: join(home, "data"),
+  XDG_STATE_HOME: join(home, "state"),
+  KEYFOB_VAULT: "file",
+  KEYFOB_PASSPHRASE: "window test passphrase",
+  KEYFOB_LOG: "debug",
+  DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(home, "no-system-bus")}`,
+};
+delete env.KEYFOB_SOCKET;
+delete env.KEYFOB_KEY;
+
+const children = [];
+let browser;
+let daemon;
+let idp;
+let issuer;
+
+function exe(name) {
+  const p = join(BIN, name);
+  assert.ok(existsSync(p), `${p} is missing: build it first (scripts/test does)`);
+  return p;
+}
+
+function keyfob(args, input = "") {
+  return execFileSync(exe("keyfob"), args, { env, input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** A child whose stdout lines can be awaited. */
+function start(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"], ...opts });
+  children.push(child);
+  const lines = [];
+  const waiters = [];
+  createInterface({ input: child.stdout }).on("line", (l) => {
+    lines.push(l);
+    for (const w of waiters.splice(0)) w();
+  });
+  let err = "";
+  child.stderr.on("data", (d) => (err += d));
+  child.nextLine = async (pred = () => true) => {
+    const deadline = Date.now() + PATIENCE;
+    for (;;) {
+      const i = lines.findIndex(pred);
+      if (i >= 0) return lines.splice(0, i + 1).at(-1);
+      assert.ok(Date.now() < deadline, `${cmd} printed no expected line; stderr: ${err}`);
+      await new Promise((r) => {
+        waiters.push(r);
+        setTimeout(r, 500);
+      });
+    }
+  };
+  child.done = new Promise((res) => child.on("exit", (code) => res({ code, err })));
+  return child;
+}
+
+async function startDaemon() {
+  daemon = start(exe("keyfobd"), ["--notify-ready"]);
+  const line = await daemon.nextLine();
+  assert.match(line, /^READY /, `keyfobd did not start: ${line}`);
+}
+
+async function until(what, f) {
+  const deadline = Date.now() + PATIENCE;
+  for (;;) {
+    try {
+      if (await f()) return;
+    } catch {
+      // The page may be reloading; try again.
+    }
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Switches to the window showing `hash` ("" for main). */
+async function windowFor(hash) {
+  let found;
+  await until(`the ${hash} window`, async () => {
+    for (const h of await browser.getWindowHandles()) {
+      await browser.switchToWindow(h);
+      const here = await browser.execute(() => location.hash);
+      if (here === hash) {
+        found = h;
+        return true;
+      }
+    }
+    return false;
+  });
+  return found;
+}
+
+async function text(selector) {
+  const el = await browser.$(selector);
+  return (await el.isExisting()) ? el.getText() : "";
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  idp = start("node", [join(ROOT, "tests/idp/server.mjs")], { env: { ...env, IDP_AT_TTL: "3600" } });
+  issuer = JSON.parse(await idp.nextLine((l) => l.includes('"listening"'))).issuer;
+  await startDaemon();
+  keyfob(["account", "add", "work", "--provider", "oidc", "--issuer", issuer, "--client-id", "keyfob-native", "--scope", "openid offline_access"]);
+  const login = start(exe("keyfob"), ["login", "work", "--device", "--json"]);
+  const started = JSON.parse(await login.nextLine());
+  execFileSync("node", [join(ROOT, "tests/idp/browser.mjs"), started.verification_uri_complete], { env });
+  assert.equal((await login.done).code, 0);
+  keyfob(["otp", "add", "github", "--secret", "-"], "JBSWY3DPEHPK3PXP");
+
+  const driver = start("tauri-driver", ["--port", "4444", "--native-port", "4445"]);
+  await until("tauri-driver", async () => (await fetch("http://127.0.0.1:4444/status")).ok);
+  browser = await remote({
+    hostname: "127.0.0.1",
+    port: 4444,
+    logLevel: "error",
+    capabilities: { "tauri:options": { application: exe("keyfob-tray") } },
+  });
+  void driver;
+});
+
+after(async () => {
+  await browser?.deleteSession().catch(() => {});
+  for (const c of children) c.kill("SIGTERM");
+  rmSync(home, { recursive: true, force: true });
+});
+
+test("a token request that needs approval is approved in the window, then served", async () => {
+  await windowFor("#main");
+  await until("the main window to connect", async () => (await text("#connection")) === "connected");
+  await until("the account to show", async () => (await text('[data-account="work"] .state')) === "signed in");
+  await until("a TOTP code", async () => /^\d{3} \d{3}$/.test(await text('[data-otp="github"] .code')));
+  await browser.saveScreenshot(join(SHOTS, "main.png"));
+
+  const token = start(exe("keyfob"), ["token", "work"]);
+  await windowFor("#approval");
+  await until("the prompt", async () => (await text("#account")) === "work");
+  assert.match(await text("#client"), /node/);
+  assert.match(await text("#operation"), /token/);
+  await browser.saveScreenshot(join(SHOTS, "approval.png"));
+  await (await browser.$("#choice-once")).click();
+  const { code, err } = await token.done;
+  assert.equal(code, 0, `keyfob token failed after approval: ${err}`);
+});
+
+test("a sign-in started by a script shows its code in the sign-in window", async () => {
+  const login = start(exe("keyfob"), ["login", "work", "--device", "--json"]);
+  const started = JSON.parse(await login.nextLine());
+  await windowFor("#signin");
+  await until("the user code", async () => (await text("#user-code")) === started.user_code);
+  await until("the QR code", async () => browser.execute(() => document.querySelector("#qr")?.naturalWidth > 0));
+  await browser.saveScreenshot(join(SHOTS, "signin.png"));
+  execFileSync("node", [join(ROOT, "tests/idp/browser.mjs"), started.verification_uri_complete], { env });
+  await until("the sign-in to finish", async () => (await text("#signin-status")).startsWith("Signed in"));
+  assert.equal((await login.done).code, 0);
+});
+
+test("after the daemon stops and starts again, the app reconnects and shows the right state", async () => {
+  await windowFor("#main");
+  daemon.kill("SIGTERM");
+  await daemon.done;
+  await until("the app to notice", async () => (await text("#connection")).startsWith("not connected"));
+  await startDaemon();
+  keyfob(["lock"]);
+  await until("the app to reconnect", async () => (await text("#connection")) === "connected");
+  await until("the lock state", async () => (await text("#lock-state")) === "locked");
+  assert.equal(await text('[data-account="work"] .state'), "signed in");
+  writeFileSync(join(home, "done"), "");
+});

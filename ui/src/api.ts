@@ -1,0 +1,49 @@
+// Typed calls into the tray app's Rust side. Every command rejects with a TrayError.
+import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type {
+  AccountInfo,
+  Connection,
+  Decision,
+  Event,
+  LogoutResult,
+  OtpCodeView,
+  SignInView,
+  Snapshot,
+  TrayError,
+} from "./wire";
+
+export type { AccountInfo };
+
+export const snapshot = () => invoke<Snapshot>("snapshot");
+export const otpCodes = (names: string[]) => invoke<OtpCodeView[]>("otp_codes", { names });
+export const decide = (id: number, decision: Decision) =>
+  invoke<void>("decide", { args: { id, decision } });
+export const signIn = (account: string, browser = false) =>
+  invoke<SignInView>("sign_in", { account, browser });
+export const currentSignIn = () => invoke<SignInView | null>("current_signin");
+export const signOut = (account: string) => invoke<LogoutResult>("sign_out", { account });
+export const openUrl = (url: string) => invoke<void>("open_url", { url });
+export const revokeKey = (name: string) => invoke<void>("revoke_key", { name });
+export const revokeApproval = (id: string) => invoke<void>("revoke_approval", { id });
+export const auditTail = (lines: number) => invoke<Record<string, unknown>[]>("audit_tail", { lines });
+export const lock = () => invoke<void>("lock");
+export const unlock = (passphrase?: string) => invoke<void>("unlock", { passphrase: passphrase ?? null });
+
+/** Daemon events (approvals, sign-ins, changes). */
+export const onEvent = (f: (e: Event) => void): Promise<UnlistenFn> =>
+  listen<Event>("keyfob://event", (m) => f(m.payload));
+/** Connection state changes. */
+export const onConnection = (f: (c: Connection) => void): Promise<UnlistenFn> =>
+  listen<Connection>("keyfob://connection", (m) => f(m.payload));
+/** The sign-in window has a new sign-in to show. */
+export const onSignInView = (f: () => void): Promise<UnlistenFn> =>
+  listen<null>("keyfob://signin-view", () => f());
+
+/** A person-readable message from whatever a command rejected with. */
+export function errorText(e: unknown): string {
+  if (e && typeof e === "object" && "message" in e) {
+    return String((e as TrayError).message);
+  }
+  return String(e);
+}

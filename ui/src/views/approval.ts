@@ -1,0 +1,107 @@
+// The approval prompt: who asks, for what, how the client is identified; keyboard accessible.
+import * as api from "../api";
+import { h, mount } from "../dom";
+import { CHOICES, DURATIONS, choicesFor, decisionFor, identifiedBy, wants, type ChoiceId } from "../logic";
+import type { ApprovalRequest } from "../wire";
+
+let queue: ApprovalRequest[] = [];
+let error = "";
+
+function render() {
+  const req = queue[0];
+  if (!req) {
+    mount(h("section", { class: "empty", role: "status" }, h("h1", {}, "No requests waiting"), h("p", {}, "This window shows programs asking for credentials.")));
+    return;
+  }
+  const allowed = choicesFor(req);
+  const select = h(
+    "select",
+    { id: "duration", "aria-label": "Allow for how long" },
+    ...DURATIONS.map((d) => h("option", { value: d.secs, selected: d.secs === 3600 }, d.label)),
+  ) as HTMLSelectElement;
+  const answer = async (choice: ChoiceId) => {
+    try {
+      await api.decide(req.id, decisionFor(choice, Number(select.value)));
+      queue = queue.filter((r) => r.id !== req.id);
+      error = "";
+    } catch (e) {
+      error = api.errorText(e);
+      if (error.includes("already answered") || error.includes("timed out")) {
+        queue = queue.filter((r) => r.id !== req.id);
+      }
+    }
+    render();
+  };
+  const buttons = CHOICES.filter((c) => allowed.includes(c.id)).map((c) =>
+    h(
+      "button",
+      {
+        type: "button",
+        id: `choice-${c.id}`,
+        class: c.id === "deny" ? "deny" : c.id === "once" ? "primary" : "",
+        "aria-keyshortcuts": c.key,
+        onclick: () => void answer(c.id),
+      },
+      c.label,
+      c.id === "for" ? "…" : "",
+    ),
+  );
+  const c = req.client;
+  mount(
+    h(
+      "section",
+      { class: "approval", role: "alertdialog", "aria-labelledby": "ask", "aria-describedby": "who" },
+      h("h1", { id: "ask" }, "Allow ", h("span", { class: "wants" }, wants(req)), "?"),
+      queue.length > 1 ? h("p", { class: "queue" }, `1 of ${queue.length} requests`) : null,
+      h(
+        "dl",
+        { id: "who" },
+        h("dt", {}, "Client"),
+        h("dd", { id: "client" }, c.label),
+        h("dt", {}, "Process"),
+        h("dd", {}, `pid ${c.pid}`, c.exe ? ` · ${c.exe}` : ""),
+        h("dt", {}, "Identified"),
+        h("dd", { id: "identified" }, identifiedBy(req)),
+        h("dt", {}, "Account"),
+        h("dd", { id: "account" }, req.account),
+        h("dt", {}, "Operation"),
+        h("dd", { id: "operation" }, `${req.operation} (${req.method})`),
+      ),
+      h("p", { class: "expires" }, `Expires in ${req.expires_in_secs} s if nobody answers.`),
+      h("div", { class: "choices" }, ...buttons, allowed.includes("for") ? select : null),
+      error ? h("p", { class: "error", role: "alert" }, error) : null,
+    ),
+  );
+  (document.getElementById("choice-once") as HTMLButtonElement | null)?.focus();
+}
+
+function onKey(e: KeyboardEvent) {
+  if (e.target instanceof HTMLSelectElement || e.ctrlKey || e.metaKey || e.altKey) return;
+  const c = CHOICES.find((c) => c.key === e.key.toLowerCase());
+  const btn = c && (document.getElementById(`choice-${c.id}`) as HTMLButtonElement | null);
+  if (btn) {
+    e.preventDefault();
+    btn.click();
+  }
+}
+
+export async function approvalView() {
+  document.title = "Keyfob: approve access?";
+  document.addEventListener("keydown", onKey);
+  await api.onEvent((ev) => {
+    if (ev.event === "approval.requested") {
+      if (!queue.some((r) => r.id === ev.id)) queue.push(ev);
+      render();
+    } else if (ev.event === "approval.resolved") {
+      queue = queue.filter((r) => r.id !== ev.id);
+      render();
+    }
+  });
+  try {
+    const snap = await api.snapshot();
+    for (const r of snap.pending) if (!queue.some((q) => q.id === r.id)) queue.push(r);
+  } catch (e) {
+    error = api.errorText(e);
+  }
+  render();
+}
