@@ -87,6 +87,14 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
                         tracing::warn!(error = %e, "cannot show the approval window");
                     }
                 }
+                // The last request is answered: the prompt goes away.
+                Event::ApprovalResolved { .. }
+                    if app.state::<AppState>().link.pending().is_empty() =>
+                {
+                    if let Some(w) = app.get_webview_window("approval") {
+                        let _ = w.hide();
+                    }
+                }
                 Event::SigninStarted { .. } => {
                     let app = app.clone();
                     tauri::async_runtime::spawn(async move { signin_from_event(&app, &ev).await });

@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, chmodSync, existsSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, chmodSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -103,13 +103,13 @@ async function until(what, f) {
   }
 }
 
-/** Switches to the window showing `hash` ("" for main). */
-async function windowFor(hash) {
+/** Switches `b` (default: the app under test) to the window showing `hash`. */
+async function windowFor(hash, b = browser) {
   let found;
   await until(`the ${hash} window`, async () => {
-    for (const h of await browser.getWindowHandles()) {
-      await browser.switchToWindow(h);
-      const here = await browser.execute(() => location.hash);
+    for (const h of await b.getWindowHandles()) {
+      await b.switchToWindow(h);
+      const here = await b.execute(() => location.hash);
       if (here === hash) {
         found = h;
         return true;
@@ -120,8 +120,8 @@ async function windowFor(hash) {
   return found;
 }
 
-async function text(selector) {
-  const el = await browser.$(selector);
+async function text(selector, b = browser) {
+  const el = await b.$(selector);
   return (await el.isExisting()) ? el.getText() : "";
 }
 
@@ -194,5 +194,27 @@ test("after the daemon stops and starts again, the app reconnects and shows the 
   await until("the app to reconnect", async () => (await text("#connection")) === "connected");
   await until("the lock state", async () => (await text("#lock-state")) === "locked");
   assert.equal(await text('[data-account="work"] .state'), "signed in");
-  writeFileSync(join(home, "done"), "");
+});
+
+test("without tray support the app runs window-only and says so", async () => {
+  // A second app whose appindicator library cannot be found, through its own tauri-driver.
+  const driver = start("tauri-driver", ["--port", "4446", "--native-port", "4447"], {
+    env: { ...env, KEYFOB_TRAY_LIBDIRS: join(home, "no-libraries") },
+  });
+  await until("the second tauri-driver", async () => (await fetch("http://127.0.0.1:4446/status")).ok);
+  const second = await remote({
+    hostname: "127.0.0.1",
+    port: 4446,
+    logLevel: "error",
+    capabilities: { "tauri:options": { application: exe("keyfob-tray") } },
+  });
+  try {
+    await windowFor("#main", second);
+    await until("the window-only note", async () => (await text("#tray-note", second)).includes("running window-only"));
+    assert.match(await text("#tray-note", second), /libayatana-appindicator3/);
+    await until("the connection", async () => (await text("#connection", second)) === "connected");
+  } finally {
+    await second.deleteSession().catch(() => {});
+    driver.kill("SIGTERM");
+  }
 });
