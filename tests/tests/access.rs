@@ -119,7 +119,8 @@ fn an_unanswered_request_times_out_and_only_keyfob_may_approve() {
     let env = asking_env("[policy]\napproval_timeout_secs = 1\n");
     let _d = env.spawn_daemon();
     env.ok_in(&["secret", "set", "api"], SECRET);
-    let ap = Approver::start(&env);
+    env.ok_in(&["secret", "set", "other"], SECRET);
+    let mut ap = Approver::start(&env);
     let c = spawn(&env, &["secret", "get", "api"]);
     ap.next_request();
     let out = finish(c);
@@ -130,6 +131,16 @@ fn an_unanswered_request_times_out_and_only_keyfob_may_approve() {
         "{err}"
     );
     assert!(err.contains("keyfob approve"), "{err}");
+
+    // A request that times out while the person is still on an earlier prompt is not shown
+    // afterwards; an answer that comes too late says so.
+    assert_eq!(finish(spawn(&env, &["secret", "get", "other"])).status.code(), Some(5));
+    ap.answer("o");
+    ap.line_containing("too late");
+    let c = spawn(&env, &["secret", "get", "api"]);
+    let next = ap.next_request();
+    assert!(next.contains("\"api\""), "the expired request was shown: {next}");
+    assert_eq!(finish(c).status.code(), Some(5));
 
     // This test program is not Keyfob's CLI or tray: it may not answer prompts.
     let mut c = keyfob_proto::Client::connect(&env.socket(), "impostor").unwrap();

@@ -272,8 +272,55 @@ fn parse_answer(line: &str) -> Result<Option<Decision>, String> {
     }))
 }
 
+/// Applies one event from the approver connection; `Err` ends the approver.
+fn take(ev: Result<Event, ClientError>, queue: &mut VecDeque<ApprovalRequest>) -> CliResult {
+    match ev? {
+        Event::ApprovalRequested(r) => queue.push_back(r),
+        Event::ApprovalResolved { id, .. } => queue.retain(|r| r.id != id),
+        Event::DaemonStopping => {
+            return Err(CliError::new(code::AGENT, "the agent stopped"));
+        }
+        other => show_event(other)?,
+    }
+    Ok(())
+}
+
+fn show_event(ev: Event) -> CliResult {
+    match ev {
+        Event::SigninStarted {
+            account,
+            user_code,
+            verification_uri,
+            authorize_url,
+            ..
+        } => match (user_code, verification_uri, authorize_url) {
+            (Some(code), Some(uri), _) => {
+                println!("\nSign-in started for {account}: enter code {code} at {uri}")
+            }
+            (_, _, Some(url)) => println!("\nSign-in started for {account}: open {url}"),
+            _ => println!("\nSign-in started for {account}"),
+        },
+        Event::SigninFinished { account, ok, error } => {
+            if ok {
+                println!("Sign-in finished for {account}");
+            } else {
+                println!(
+                    "Sign-in failed for {account}: {}",
+                    error.unwrap_or_default()
+                );
+            }
+        }
+        _ => {}
+    }
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
 /// `keyfob approve`: an approver on this terminal. Shows each request and reads the answer
 /// from stdin; ends at end of input. Sign-ins appear too, with their code.
+///
+/// One thread listens on the approver connection; the answers go on connections of their
+/// own, so a request answered elsewhere (or timed out) before its turn is never shown.
 pub fn approve(ctx: &Ctx) -> CliResult {
     let mut client = match Client::connect(&ctx.socket, CLIENT) {
         Ok(c) => c,
@@ -284,47 +331,30 @@ pub fn approve(ctx: &Ctx) -> CliResult {
         Err(e) => return Err(e.into()),
     };
     let listen = client.call::<ApprovalListen>(&Empty {})?;
+    let (tx, rx) = std::sync::mpsc::channel::<Result<Event, ClientError>>();
+    std::thread::spawn(move || {
+        loop {
+            let ev = client.next_event();
+            let stop = ev.is_err();
+            if tx.send(ev).is_err() || stop {
+                break;
+            }
+        }
+    });
     let mut queue: VecDeque<ApprovalRequest> = listen.pending.into();
     eprintln!("keyfob approve: waiting for requests (end input or press Ctrl-D to stop)");
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
+        // Everything heard so far first, so the queue is current.
+        while let Ok(ev) = rx.try_recv() {
+            take(ev, &mut queue)?;
+        }
         let Some(req) = queue.pop_front() else {
-            match client.next_event()? {
-                Event::ApprovalRequested(r) => queue.push_back(r),
-                Event::SigninStarted {
-                    account,
-                    user_code,
-                    verification_uri,
-                    authorize_url,
-                    ..
-                } => {
-                    match (user_code, verification_uri, authorize_url) {
-                        (Some(code), Some(uri), _) => {
-                            println!("\nSign-in started for {account}: enter code {code} at {uri}")
-                        }
-                        (_, _, Some(url)) => {
-                            println!("\nSign-in started for {account}: open {url}")
-                        }
-                        _ => println!("\nSign-in started for {account}"),
-                    }
-                    std::io::stdout().flush()?;
-                }
-                Event::SigninFinished { account, ok, error } => {
-                    if ok {
-                        println!("Sign-in finished for {account}");
-                    } else {
-                        println!(
-                            "Sign-in failed for {account}: {}",
-                            error.unwrap_or_default()
-                        );
-                    }
-                }
-                Event::DaemonStopping => {
-                    return Err(CliError::new(code::AGENT, "the agent stopped"));
-                }
-                _ => {}
-            }
+            let ev = rx
+                .recv()
+                .map_err(|_| CliError::new(code::AGENT, "lost the agent"))?;
+            take(ev, &mut queue)?;
             continue;
         };
         print!("{}{CHOICES}", describe(&req));
@@ -346,18 +376,18 @@ pub fn approve(ctx: &Ctx) -> CliResult {
             println!("skipped #{}", req.id);
             continue;
         };
-        match client.call::<ApprovalDecide>(&DecideParams {
+        match ctx.call::<ApprovalDecide>(&DecideParams {
             id: req.id,
             decision,
         }) {
             Ok(_) => println!("#{}: {}", req.id, summary(decision)),
-            Err(e) if e.kind() == Some(keyfob_proto::ErrorKind::NotFound) => {
+            Err(e) if e.exit_code() == code::NOT_FOUND => {
                 println!(
                     "#{}: too late, it was answered elsewhere or timed out",
                     req.id
                 )
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
         std::io::stdout().flush()?;
     }
