@@ -158,75 +158,50 @@ pub async fn refresh(app: &AppHandle) {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let built = (|| -> tauri::Result<Menu<Wry>> {
+        let item =
+            |id: String, label: String, enabled: bool| -> tauri::Result<Box<dyn IsMenuItem<Wry>>> {
+                Ok(Box::new(MenuItem::with_id(
+                    app,
+                    id,
+                    label,
+                    enabled,
+                    None::<&str>,
+                )?))
+            };
         let mut items: Vec<Box<dyn IsMenuItem<Wry>>> = Vec::new();
-        let Some(status) = &status else {
-            items.push(Box::new(MenuItem::with_id(
-                app,
-                "down",
-                "keyfobd is not running",
-                false,
-                None::<&str>,
-            )?));
-            items.push(Box::new(MenuItem::with_id(
-                app,
-                "quit",
-                "Quit",
-                true,
-                None::<&str>,
-            )?));
-            let refs: Vec<&dyn IsMenuItem<Wry>> = items.iter().map(|i| i.as_ref()).collect();
-            return Menu::with_items(app, &refs);
-        };
-        for a in &accounts {
-            items.push(Box::new(MenuItem::with_id(
-                app,
-                format!("account:{}", a.name),
-                account_line(a, now),
-                false,
-                None::<&str>,
-            )?));
+        match &status {
+            None => items.push(item("down".into(), "keyfobd is not running".into(), false)?),
+            Some(status) => {
+                for a in &accounts {
+                    items.push(item(
+                        format!("account:{}", a.name),
+                        account_line(a, now),
+                        false,
+                    )?);
+                }
+                if !accounts.is_empty() {
+                    items.push(Box::new(PredefinedMenuItem::separator(app)?));
+                }
+                for e in otp.iter().filter(|e| e.kind == OtpKind::Totp) {
+                    items.push(item(
+                        format!("copy:{}", e.name),
+                        format!("Copy code: {}", e.name),
+                        !status.locked,
+                    )?);
+                }
+                if !otp.is_empty() {
+                    items.push(Box::new(PredefinedMenuItem::separator(app)?));
+                }
+                let (id, label) = if status.locked {
+                    ("unlock", "Unlock…")
+                } else {
+                    ("lock", "Lock")
+                };
+                items.push(item(id.into(), label.into(), true)?);
+                items.push(item("open".into(), "Open Keyfob".into(), true)?);
+            }
         }
-        if !accounts.is_empty() {
-            items.push(Box::new(PredefinedMenuItem::separator(app)?));
-        }
-        for e in otp.iter().filter(|e| e.kind == OtpKind::Totp) {
-            items.push(Box::new(MenuItem::with_id(
-                app,
-                format!("copy:{}", e.name),
-                format!("Copy code: {}", e.name),
-                !status.locked,
-                None::<&str>,
-            )?));
-        }
-        if !otp.is_empty() {
-            items.push(Box::new(PredefinedMenuItem::separator(app)?));
-        }
-        let (id, label) = if status.locked {
-            ("unlock", "Unlock…")
-        } else {
-            ("lock", "Lock")
-        };
-        items.push(Box::new(MenuItem::with_id(
-            app,
-            id,
-            label,
-            true,
-            None::<&str>,
-        )?));
-        items.push(Box::new(MenuItem::with_id(
-            app,
-            "open",
-            "Open Keyfob",
-            true,
-            None::<&str>,
-        )?));
-        items.push(Box::new(MenuItem::with_id(
-            app,
-            "quit",
-            "Quit",
-            true,
-            None::<&str>,
-        )?));
+        items.push(item("quit".into(), "Quit".into(), true)?);
         let refs: Vec<&dyn IsMenuItem<Wry>> = items.iter().map(|i| i.as_ref()).collect();
         Menu::with_items(app, &refs)
     })();

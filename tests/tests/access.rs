@@ -134,12 +134,20 @@ fn an_unanswered_request_times_out_and_only_keyfob_may_approve() {
 
     // A request that times out while the person is still on an earlier prompt is not shown
     // afterwards; an answer that comes too late says so.
-    assert_eq!(finish(spawn(&env, &["secret", "get", "other"])).status.code(), Some(5));
+    assert_eq!(
+        finish(spawn(&env, &["secret", "get", "other"]))
+            .status
+            .code(),
+        Some(5)
+    );
     ap.answer("o");
     ap.line_containing("too late");
     let c = spawn(&env, &["secret", "get", "api"]);
     let next = ap.next_request();
-    assert!(next.contains("\"api\""), "the expired request was shown: {next}");
+    assert!(
+        next.contains("\"api\""),
+        "the expired request was shown: {next}"
+    );
     assert_eq!(finish(c).status.code(), Some(5));
 
     // This test program is not Keyfob's CLI or tray: it may not answer prompts.
