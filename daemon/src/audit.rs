@@ -4,7 +4,6 @@
 //!
 //! Writing happens on its own task behind a channel: the request path only queues a record.
 
-use ring::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -78,11 +77,7 @@ pub struct Line {
 }
 
 fn hash(line: &[u8]) -> String {
-    digest(&SHA256, line)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::sha256_hex(line)
 }
 
 enum Msg {

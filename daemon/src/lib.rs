@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod audit;
 pub mod config;
 pub mod flows;
+pub mod ids;
 #[cfg(target_os = "linux")]
 pub mod logind;
 pub mod otp;

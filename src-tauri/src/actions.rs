@@ -8,7 +8,8 @@ use keyfob_proto::methods::*;
 /// Current codes of the TOTP entries `names`; HOTP entries are skipped (computing one uses up
 /// a counter value).
 pub async fn otp_codes(link: &Link, names: Vec<String>) -> Result<Vec<OtpCodeView>, TrayError> {
-    let list = link.call::<OtpList>(&Empty {}).await?;
+    let mut c = link.connect().await?;
+    let list = c.call::<OtpList>(&Empty {}).await?;
     let mut out = Vec::new();
     for name in names {
         let Some(e) = list.iter().find(|e| e.name == name) else {
@@ -19,7 +20,7 @@ pub async fn otp_codes(link: &Link, names: Vec<String>) -> Result<Vec<OtpCodeVie
         if e.kind != OtpKind::Totp {
             continue;
         }
-        let r = link
+        let r = c
             .call::<OtpCode>(&OtpCodeParams {
                 name: name.clone(),
                 at: None,

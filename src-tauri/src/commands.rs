@@ -89,11 +89,12 @@ pub struct AppState {
 #[tauri::command]
 pub async fn snapshot(state: State<'_, AppState>) -> Result<Snapshot, TrayError> {
     let link = &state.link;
-    let status = link.call::<Status>(&Empty {}).await?;
-    let accounts = link.call::<AccountList>(&Empty {}).await?;
-    let otp = link.call::<OtpList>(&Empty {}).await?;
-    let keys = link.call::<KeyList>(&Empty {}).await?.keys;
-    let approvals = link.call::<ApprovalList>(&Empty {}).await?.approvals;
+    let mut c = link.connect().await?;
+    let status = c.call::<Status>(&Empty {}).await?;
+    let accounts = c.call::<AccountList>(&Empty {}).await?;
+    let otp = c.call::<OtpList>(&Empty {}).await?;
+    let keys = c.call::<KeyList>(&Empty {}).await?.keys;
+    let approvals = c.call::<ApprovalList>(&Empty {}).await?.approvals;
     let tray = state.tray.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(Snapshot {
         connected: link.connected(),
@@ -130,23 +131,18 @@ pub async fn decide(state: State<'_, AppState>, args: DecideArgs) -> Result<(), 
     Ok(())
 }
 
-/// Starts a sign-in; the window follows it through `signin.*` events.
+/// Starts a sign-in. The sign-in window is filled from the daemon's `signin.started` event,
+/// as for a sign-in a script starts, so this only starts it (and opens the browser flow's page).
 #[tauri::command]
 pub async fn sign_in(
     state: State<'_, AppState>,
     account: String,
     browser: bool,
-) -> Result<SignInView, TrayError> {
-    let info = state
-        .link
-        .call::<AccountShow>(&NameParams {
-            name: account.clone(),
-        })
-        .await?;
+) -> Result<LoginStarted, TrayError> {
     let started = state
         .link
         .call::<LoginStart>(&LoginStartParams {
-            name: account.clone(),
+            name: account,
             flow: Some(if browser {
                 LoginFlow::Browser
             } else {
@@ -157,17 +153,7 @@ pub async fn sign_in(
     if let Some(url) = &started.authorize_url {
         crate::actions::open_url(url)?;
     }
-    let qr_svg = started
-        .verification_uri_complete
-        .as_deref()
-        .map(crate::actions::qr_svg)
-        .transpose()?;
-    Ok(SignInView {
-        account,
-        provider: info.provider,
-        started,
-        qr_svg,
-    })
+    Ok(started)
 }
 
 /// Signs an account out (revoking at the provider when it can).

@@ -62,10 +62,14 @@ impl Link {
         f(&mut self.pending.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
+    /// A fresh connection, for several calls in a row.
+    pub async fn connect(&self) -> Result<AsyncClient, TrayError> {
+        Ok(AsyncClient::connect(&self.socket, CLIENT).await?)
+    }
+
     /// One call on a fresh connection.
     pub async fn call<M: Method>(&self, params: &M::Params) -> Result<M::Result, TrayError> {
-        let mut c = AsyncClient::connect(&self.socket, CLIENT).await?;
-        Ok(c.call::<M>(params).await?)
+        Ok(self.connect().await?.call::<M>(params).await?)
     }
 }
 

@@ -147,12 +147,15 @@ pub async fn refresh(app: &AppHandle) {
         return;
     }
     let link = app.state::<AppState>().link.clone();
-    let status = link.call::<Status>(&Empty {}).await.ok();
-    let accounts = link
-        .call::<AccountList>(&Empty {})
-        .await
-        .unwrap_or_default();
-    let otp = link.call::<OtpList>(&Empty {}).await.unwrap_or_default();
+    // One connection for the three reads; no daemon means the "not running" menu.
+    let (status, accounts, otp) = match link.connect().await {
+        Ok(mut c) => (
+            c.call::<Status>(&Empty {}).await.ok(),
+            c.call::<AccountList>(&Empty {}).await.unwrap_or_default(),
+            c.call::<OtpList>(&Empty {}).await.unwrap_or_default(),
+        ),
+        Err(_) => (None, Vec::new(), Vec::new()),
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -41,6 +41,33 @@ fn asking_env(extra: &str) -> TestEnv {
     env
 }
 
+/// A provider with hour-long tokens, and account "work" signed in there through `env`'s daemon.
+fn signed_in(env: TestEnv) -> (Idp, TestEnv, keyfob_e2e::Daemon) {
+    let idp = Idp::start(3600);
+    let d = env.spawn_daemon();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    (idp, env, d)
+}
+
+/// `keyfob key create` for account "work" and tokens, returning the key.
+fn token_key(env: &TestEnv, name: &str, ttl: &str) -> String {
+    env.ok(&[
+        "key",
+        "create",
+        "--name",
+        name,
+        "--account",
+        "work",
+        "--ops",
+        "token",
+        "--ttl",
+        ttl,
+    ])
+    .trim()
+    .to_owned()
+}
+
 #[test]
 fn keyfob_approve_allows_denies_and_remembers_and_decisions_are_revocable() {
     let env = asking_env("");
@@ -164,11 +191,7 @@ fn an_unanswered_request_times_out_and_only_keyfob_may_approve() {
 
 #[test]
 fn two_hundred_concurrent_requests_from_one_client_raise_one_prompt() {
-    let idp = Idp::start(3600);
-    let env = asking_env("");
-    let _d = env.spawn_daemon();
-    env.add_account("work", &idp.issuer);
-    env.device_login("work", &idp);
+    let (_idp, env, _d) = signed_in(asking_env(""));
     let mut ap = Approver::start(&env);
     keyfob_e2e::raise_fd_limit();
     let children: Vec<Child> = (0..200).map(|_| spawn(&env, &["token", "work"])).collect();
@@ -244,28 +267,10 @@ impl Raw {
 
 #[test]
 fn a_scoped_key_gets_its_scope_and_nothing_else_and_revocation_is_immediate() {
-    let idp = Idp::start(3600);
-    let env = asking_env("");
-    let _d = env.spawn_daemon();
-    env.add_account("work", &idp.issuer);
-    env.device_login("work", &idp);
+    let (idp, env, _d) = signed_in(asking_env(""));
     env.ok_in(&["secret", "set", "s"], SECRET);
     env.ok_in(&["otp", "add", "work", "--secret", "-"], "JBSWY3DPEHPK3PXP");
-    let key = env
-        .ok(&[
-            "key",
-            "create",
-            "--name",
-            "ci",
-            "--account",
-            "work",
-            "--ops",
-            "token",
-            "--ttl",
-            "8h",
-        ])
-        .trim()
-        .to_owned();
+    let key = token_key(&env, "ci", "8h");
     assert!(key.starts_with("kfk_") && key.len() == 47, "{key}");
 
     // Inside its scope: served without any approver running.
@@ -334,21 +339,7 @@ fn a_scoped_key_gets_its_scope_and_nothing_else_and_revocation_is_immediate() {
     assert!(stderr(&out).contains("not known"), "{}", stderr(&out));
 
     // An expired key is refused as soon as it expires.
-    let short = env
-        .ok(&[
-            "key",
-            "create",
-            "--name",
-            "short",
-            "--account",
-            "work",
-            "--ops",
-            "token",
-            "--ttl",
-            "1s",
-        ])
-        .trim()
-        .to_owned();
+    let short = token_key(&env, "short", "1s");
     wait_until(Duration::from_secs(10), "the key to expire", || {
         let out = with_key(&env, &short, &["token", "work"]);
         !out.status.success() && stderr(&out).contains("has expired")
@@ -358,11 +349,7 @@ fn a_scoped_key_gets_its_scope_and_nothing_else_and_revocation_is_immediate() {
 
 #[test]
 fn lock_drops_cached_tokens_and_unlock_needs_the_passphrase_or_a_person() {
-    let idp = Idp::start(3600);
-    let env = TestEnv::new();
-    let _d = env.spawn_daemon();
-    env.add_account("work", &idp.issuer);
-    env.device_login("work", &idp);
+    let (idp, env, _d) = signed_in(TestEnv::new());
     let t1 = env.ok(&["token", "work"]);
     assert_eq!(env.ok(&["token", "work"]), t1, "served from the cache");
 

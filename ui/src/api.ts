@@ -6,6 +6,7 @@ import type {
   Connection,
   Decision,
   Event,
+  LoginStarted,
   LogoutResult,
   OtpCodeView,
   SignInView,
@@ -20,7 +21,7 @@ export const otpCodes = (names: string[]) => invoke<OtpCodeView[]>("otp_codes", 
 export const decide = (id: number, decision: Decision) =>
   invoke<void>("decide", { args: { id, decision } });
 export const signIn = (account: string, browser = false) =>
-  invoke<SignInView>("sign_in", { account, browser });
+  invoke<LoginStarted>("sign_in", { account, browser });
 export const currentSignIn = () => invoke<SignInView | null>("current_signin");
 export const signOut = (account: string) => invoke<LogoutResult>("sign_out", { account });
 export const openUrl = (url: string) => invoke<void>("open_url", { url });

@@ -1,6 +1,7 @@
 //! Who may have what: the policy check in front of every request, approvals and remembered
 //! decisions, scoped agent keys, and the lock.
 
+use super::state::StateFile;
 use super::{Agent, AgentError, now_secs};
 use crate::audit::Record;
 use crate::config::{LockConfig, Policy};
@@ -94,12 +95,10 @@ struct LockState {
 pub struct Access {
     /// Prompts in flight.
     pub approvals: Arc<Approvals>,
-    policy: Policy,
-    lock_cfg: LockConfig,
     state: Mutex<LockState>,
     /// Wakes the auto-lock loop when the lock state changes.
     wake: Notify,
-    /// To find the vault passphrase again on an approved unlock.
+    /// `[policy]`, `[lock]`, and where to find the vault passphrase on an approved unlock.
     config: crate::config::Config,
 }
 
@@ -112,8 +111,6 @@ impl Access {
                 std::time::Duration::from_secs(config.policy.approval_timeout_secs.max(1)),
                 config.policy.prompts_per_minute,
             )),
-            policy: config.policy.clone(),
-            lock_cfg: config.lock.clone(),
             state: Mutex::new(LockState {
                 locked: false,
                 last_use: now,
@@ -135,7 +132,7 @@ impl Access {
 
     /// Whether logind's session-lock and suspend signals should lock the agent.
     pub fn lock_on_session_lock(&self) -> bool {
-        self.lock_cfg.on_session_lock.unwrap_or(true)
+        self.config.lock.on_session_lock.unwrap_or(true)
     }
 
     /// When the agent should lock by itself next, and why.
@@ -146,11 +143,13 @@ impl Access {
         }
         let secs = std::time::Duration::from_secs;
         let idle = self
-            .lock_cfg
+            .config
+            .lock
             .idle_timeout_secs
             .map(|s| (st.last_use + secs(s), "idle"));
         let age = self
-            .lock_cfg
+            .config
+            .lock
             .max_unlocked_secs
             .map(|s| (st.unlocked_at + secs(s), "max_age"));
         match (idle, age) {
@@ -168,19 +167,31 @@ fn forbidden(msg: String) -> RpcError {
     RpcError::new(ErrorKind::Forbidden, msg)
 }
 
-fn random_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 4];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn list(items: &[impl std::fmt::Display]) -> String {
     items
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Key `i` if it has not expired, noting its use (saved at most once a minute: a key used in a
+/// loop must not mean a disk write each time).
+async fn use_key(st: &mut StateFile, i: usize) -> Result<KeyRecord, RpcError> {
+    let now = now_secs();
+    let key = st.get().keys[i].clone();
+    if key.expired(now) {
+        return Err(forbidden(format!(
+            "the agent key {:?} has expired: ask for a new one (`keyfob key create`)",
+            key.info.name
+        )));
+    }
+    if key.info.last_used.is_none_or(|t| now >= t + 60)
+        && let Err(e) = st.update(|s| s.keys[i].info.last_used = Some(now)).await
+    {
+        tracing::warn!(error = %e, "cannot save an agent key's last use");
+    }
+    Ok(key)
 }
 
 impl Agent {
@@ -251,7 +262,7 @@ impl Agent {
             Need::Admin(name) => (Operation::Admin, name.unwrap_or("*")),
             _ => return Ok(()),
         };
-        let rule = self.access.policy.rule(account, op);
+        let rule = self.access.config.policy.rule(account, op);
         match rule {
             Approval::Never => return Ok(()),
             Approval::NewClient => {
@@ -336,54 +347,33 @@ impl Agent {
 
     /// The key with SHA-256 `hash`, if it is still in force; records its use.
     async fn key_in_force(&self, hash: &str) -> Result<KeyRecord, RpcError> {
-        let now = now_secs();
         let mut st = self.state.lock().await;
-        let Some(key) = st.get().keys.iter().find(|k| k.sha256 == hash).cloned() else {
+        let Some(i) = st.get().keys.iter().position(|k| k.sha256 == hash) else {
             return Err(forbidden(
                 "this agent key has been revoked: ask for a new one (`keyfob key create`)".into(),
             ));
         };
-        if key.expired(now) {
-            return Err(forbidden(format!(
-                "the agent key {:?} has expired: ask for a new one (`keyfob key create`)",
-                key.info.name
-            )));
-        }
-        // Saved at most once a minute: a key used in a loop must not mean a disk write each time.
-        if key.info.last_used.is_none_or(|t| now >= t + 60) {
-            let r = st
-                .update(|s| {
-                    if let Some(k) = s.keys.iter_mut().find(|k| k.sha256 == hash) {
-                        k.info.last_used = Some(now);
-                    }
-                })
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "cannot save an agent key's last use");
-            }
-        }
-        Ok(key)
+        use_key(&mut st, i).await
     }
 
     /// Checks a key presented in `hello`; returns its hash for later requests.
     pub async fn present_key(&self, presented: &str) -> Result<String, RpcError> {
-        let hash = {
-            let st = self.state.lock().await;
-            keys::find(&st.get().keys, presented).map(|i| st.get().keys[i].sha256.clone())
+        let key = {
+            let mut st = self.state.lock().await;
+            let Some(i) = keys::find(&st.get().keys, presented) else {
+                return Err(forbidden(
+                    "this agent key is not known (revoked, or never created here): ask for a new one (`keyfob key create`)".into(),
+                ));
+            };
+            use_key(&mut st, i).await?
         };
-        let Some(hash) = hash else {
-            return Err(forbidden(
-                "this agent key is not known (revoked, or never created here): ask for a new one (`keyfob key create`)".into(),
-            ));
-        };
-        let key = self.key_in_force(&hash).await?;
         self.audit.record(Record {
             event: "key.used".into(),
             subject: Some(key.info.name),
             outcome: "ok".into(),
             ..Default::default()
         });
-        Ok(hash)
+        Ok(key.sha256)
     }
 
     /// `approval.listen` bookkeeping: the guard counts this connection as an approver.
@@ -411,7 +401,7 @@ impl Agent {
             && request.method != Unlock::NAME
         {
             let rec = super::state::ApprovalRecord {
-                id: random_id(),
+                id: crate::ids::random_hex(4),
                 client: subject.client.clone(),
                 label: request.client.label.clone(),
                 account: subject.account.clone(),
@@ -620,10 +610,12 @@ impl Agent {
 
     /// Records in the audit log that the policy or lock settings differ from the last start.
     pub async fn note_policy(&self) -> Result<(), String> {
-        let text = serde_json::to_string(&json_policy(&self.access.policy, &self.access.lock_cfg))
-            .map_err(|e| e.to_string())?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let text = serde_json::to_string(&json_policy(
+            &self.access.config.policy,
+            &self.access.config.lock,
+        ))
+        .map_err(|e| e.to_string())?;
+        let hex = crate::ids::sha256_hex(text.as_bytes());
         let mut st = self.state.lock().await;
         if st.get().policy_sha256.as_deref() == Some(hex.as_str()) {
             return Ok(());

@@ -124,7 +124,8 @@ impl Agent {
             _ => LoginFlow::Device,
         });
         let (ep, creds) = self.provider_for(&p.name).await?;
-        let login_id = random_id();
+        // A random, unguessable id (128 bits).
+        let login_id = crate::ids::random_hex(16);
         let (tx, rx) = watch::channel(None);
         let agent = Arc::clone(self);
         let name = p.name.clone();
@@ -368,12 +369,4 @@ pub(super) fn cached_from(tr: &TokenResponse, id_token: Option<SecretString>) ->
         id_token,
         obtained_at: SystemTime::now(),
     }
-}
-
-/// A random, unguessable id (128 bits, hex).
-fn random_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 16];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -28,13 +28,6 @@ pub struct BrowserStart {
     pub nonce: Option<String>,
 }
 
-fn random(n: usize) -> String {
-    use ring::rand::SecureRandom;
-    let mut b = vec![0u8; n];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Binds the loopback listener and builds the authorization URL.
 pub async fn start(
     ep: &Endpoints,
@@ -65,7 +58,7 @@ pub async fn start(
         .set_redirect_uri(
             RedirectUrl::new(redirect.clone()).map_err(|e| FlowError::Config(e.to_string()))?,
         );
-    let nonce = ep.issuer.as_ref().map(|_| random(16));
+    let nonce = ep.issuer.as_ref().map(|_| crate::ids::random_hex(16));
     let mut req = c
         .authorize_url(CsrfToken::new_random)
         .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))

@@ -1,6 +1,7 @@
 //! Scoped agent keys (`kfk_…`): 32 random bytes shown once; only their SHA-256 is stored,
 //! and a presented key is compared against every stored hash in constant time.
 
+use crate::ids::sha256_hex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyfob_proto::Sensitive;
@@ -36,28 +37,6 @@ impl KeyRecord {
     }
 }
 
-fn digest(key: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// A new key and its record.
 pub fn generate(
     name: &str,
@@ -81,20 +60,17 @@ pub fn generate(
             last_used: None,
             expires,
         },
-        sha256: hex(&digest(&key)),
+        sha256: sha256_hex(key.as_bytes()),
     };
     Ok((Sensitive::new(key), record))
 }
 
-/// The index of the record matching `presented`, checking every record in constant time.
+/// The index of the record matching `presented`, comparing with every record in constant time.
 pub fn find(records: &[KeyRecord], presented: &str) -> Option<usize> {
-    let want = digest(presented);
+    let want = sha256_hex(presented.as_bytes());
     let mut found = None;
     for (i, r) in records.iter().enumerate() {
-        let Some(have) = unhex(&r.sha256) else {
-            continue;
-        };
-        if bool::from(have.ct_eq(&want)) {
+        if bool::from(r.sha256.as_bytes().ct_eq(want.as_bytes())) {
             found = Some(i);
         }
     }

@@ -34,26 +34,24 @@ const APPROVER_EVENTS: [&str; 5] = [
 impl Session {
     /// A session that has not said `hello` yet.
     pub fn new(peer: Peer) -> Self {
-        let caller = match &peer.client {
-            Some(c) => Caller {
-                info: c.info(),
-                stable_id: c.stable_id.clone(),
-                frontend: c.is_keyfob_frontend(),
-                key: None,
-            },
+        // Without /proc (another OS), the client is known by its pid alone.
+        let by_pid;
+        let client = match &peer.client {
+            Some(c) => c,
             None => {
-                let pid = peer.pid.unwrap_or(0);
-                Caller {
-                    info: keyfob_proto::methods::ClientInfo {
-                        pid,
-                        identified_by: "process id".into(),
-                        label: format!("pid {pid}"),
-                        ..Default::default()
-                    },
-                    stable_id: format!("pid-{pid}"),
+                by_pid = super::identity::ClientIdentity {
+                    pid: peer.pid.unwrap_or(0),
+                    stable_id: format!("pid-{}", peer.pid.unwrap_or(0)),
                     ..Default::default()
-                }
+                };
+                &by_pid
             }
+        };
+        let caller = Caller {
+            info: client.info(),
+            frontend: client.is_keyfob_frontend(),
+            stable_id: client.stable_id.clone(),
+            key: None,
         };
         Self {
             peer,

@@ -177,12 +177,14 @@ impl ClientIdentity {
     /// Whether the connection comes from Keyfob's own CLI or tray, installed beside this
     /// daemon: the only programs trusted to answer approval prompts.
     pub fn is_keyfob_frontend(&self) -> bool {
-        let beside_daemon = |p: &Path| {
+        // The daemon's own directory, read once: this runs on every connection.
+        static DAEMON_DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+        let dir = DAEMON_DIR.get_or_init(|| {
             std::env::current_exe()
                 .ok()
                 .and_then(|me| me.parent().map(Path::to_path_buf))
-                .is_some_and(|dir| p.parent() == Some(dir.as_path()))
-        };
+        });
+        let beside_daemon = |p: &Path| dir.is_some() && p.parent() == dir.as_deref();
         let named = |p: &Path, name: &str| p.file_name().is_some_and(|n| n == name);
         match (&self.via, &self.exe) {
             (Some(via), _) => named(via, "keyfob") && beside_daemon(via),
