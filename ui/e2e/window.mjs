@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, chmodSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, chmodSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -143,14 +143,34 @@ before(async () => {
     hostname: "127.0.0.1",
     port: 4444,
     logLevel: "error",
+    connectionRetryTimeout: 30_000,
+    connectionRetryCount: 1,
     capabilities: { "tauri:options": { application: exe("keyfob-tray") } },
   });
   void driver;
 });
 
+/** Resolves with `p`, or after `ms` if `p` hangs (a driver that died mid-run). */
+const within = (p, ms) => Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
+
+/** Every process still running with this test's HOME: the apps WebKitWebDriver started. */
+function killStrays() {
+  const mark = Buffer.from(`HOME=${env.HOME}\0`);
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/environ`).includes(mark)) process.kill(Number(pid), "SIGKILL");
+    } catch {
+      // Gone already, or not ours to read.
+    }
+  }
+}
+
 after(async () => {
-  await browser?.deleteSession().catch(() => {});
-  for (const c of children) c.kill("SIGTERM");
+  // Teardown is bounded: a hung driver must not hold the test run.
+  await within(browser?.deleteSession().catch(() => {}), 10_000);
+  for (const c of children) c.kill("SIGKILL");
+  killStrays();
   rmSync(home, { recursive: true, force: true });
 });
 
@@ -206,6 +226,8 @@ test("without tray support the app runs window-only and says so", async () => {
     hostname: "127.0.0.1",
     port: 4446,
     logLevel: "error",
+    connectionRetryTimeout: 30_000,
+    connectionRetryCount: 1,
     capabilities: { "tauri:options": { application: exe("keyfob-tray") } },
   });
   try {
@@ -214,7 +236,7 @@ test("without tray support the app runs window-only and says so", async () => {
     assert.match(await text("#tray-note", second), /libayatana-appindicator3/);
     await until("the connection", async () => (await text("#connection", second)) === "connected");
   } finally {
-    await second.deleteSession().catch(() => {});
+    await within(second.deleteSession().catch(() => {}), 10_000);
     driver.kill("SIGTERM");
   }
 });
