@@ -36,14 +36,15 @@ pub fn log_path() -> Option<PathBuf> {
 }
 
 enum Outcome {
-    Ready(u32),
+    Ready(PathBuf),
     NeedsPassphrase,
 }
 
-/// Starts the daemon for `socket` and waits for it; returns its pid.
-pub fn start(socket: &Path) -> CliResult<u32> {
+/// Starts the daemon for `socket` and waits for it; returns the socket it listens on, which
+/// differs from `socket` when a daemon already serves this data directory elsewhere.
+pub fn start(socket: &Path) -> CliResult<PathBuf> {
     match start_once(socket, None)? {
-        Outcome::Ready(pid) => Ok(pid),
+        Outcome::Ready(at) => Ok(at),
         Outcome::NeedsPassphrase => {
             if !crate::input::stdin_is_terminal() {
                 return Err(CliError::new(
@@ -53,7 +54,7 @@ pub fn start(socket: &Path) -> CliResult<u32> {
             }
             let pass = crate::input::prompt_hidden("Vault passphrase: ")?;
             match start_once(socket, Some(pass))? {
-                Outcome::Ready(pid) => Ok(pid),
+                Outcome::Ready(at) => Ok(at),
                 Outcome::NeedsPassphrase => Err(CliError::new(
                     code::AGENT,
                     "keyfobd did not accept the passphrase",
@@ -143,18 +144,24 @@ fn start_once(socket: &Path, passphrase: Option<Zeroizing<String>>) -> CliResult
         }
     };
     let line = line.trim_end();
-    if let Some(pid) = line.strip_prefix("READY ") {
-        return Ok(Outcome::Ready(pid.trim().parse().unwrap_or(0)));
+    if line.starts_with("READY ") {
+        return Ok(Outcome::Ready(socket.to_owned()));
     }
     let _ = child.wait();
     if line == "NEEDS-PASSPHRASE" {
         return Ok(Outcome::NeedsPassphrase);
     }
+    // A daemon already serves this data directory (another start won the race, or it
+    // listens on another socket): "RUNNING <pid> <socket>". That is success for us.
+    if let Some(rest) = line.strip_prefix("RUNNING ") {
+        let at = rest.split_once(' ').map(|(_, s)| s).unwrap_or_default();
+        return Ok(Outcome::Ready(if at.is_empty() {
+            socket.to_owned()
+        } else {
+            PathBuf::from(at)
+        }));
+    }
     if let Some(msg) = line.strip_prefix("ERROR ") {
-        // Another process started the agent first: that is success for us.
-        if msg.contains("already running") {
-            return Ok(Outcome::Ready(0));
-        }
         return Err(CliError::new(
             code::AGENT,
             format!("keyfobd could not start: {msg}"),

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod config;
 pub mod flows;
 pub mod ids;
+pub mod instance;
 #[cfg(target_os = "linux")]
 pub mod logind;
 pub mod otp;
@@ -67,6 +68,8 @@ pub mod ready {
     pub const ERROR: &str = "ERROR";
     /// The vault file needs a passphrase that nobody gave.
     pub const NEEDS_PASSPHRASE: &str = "NEEDS-PASSPHRASE";
+    /// Another daemon serves this data directory; the rest of the line is its pid and socket.
+    pub const RUNNING: &str = "RUNNING";
 }
 
 /// Starts the daemon and serves until stopped. Call inside a tokio runtime.
@@ -80,11 +83,13 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         .socket
         .clone()
         .unwrap_or_else(keyfob_proto::paths::socket_path);
-    // The lock comes first, so a second instance fails fast and touches nothing.
-    let claim = Claim::acquire(&socket)?;
     let data_dir = config.data_dir()?;
     atomic::ensure_private_dir(&data_dir)
         .map_err(|e| StartError::State(format!("cannot create {}: {e}", data_dir.display())))?;
+    // The locks come first, so a second instance fails fast and touches nothing: one agent
+    // per data directory (whatever socket it was asked to use), one per socket.
+    let instance = instance::InstanceLock::acquire(&data_dir, &socket)?;
+    let claim = Claim::acquire(&socket)?;
     let mut state = StateFile::load(&data_dir.join("state.json")).map_err(StartError::State)?;
 
     let remembered = state.get().vault;
@@ -174,6 +179,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     });
     audit.flush();
     drop(claim);
+    drop(instance);
     tracing::info!("keyfobd stopped");
     Ok(())
 }
@@ -251,6 +257,9 @@ pub fn report_start_error(err: &StartError, notify_ready: bool) {
     if notify_ready {
         let line = match err {
             StartError::Vault(VaultError::NeedsPassphrase) => ready::NEEDS_PASSPHRASE.to_owned(),
+            StartError::Claim(server::listener::ClaimError::AlreadyRunning { pid, socket }) => {
+                format!("{} {pid} {}", ready::RUNNING, socket.display())
+            }
             other => format!("{} {}", ready::ERROR, other.to_string().replace('\n', " ")),
         };
         let mut out = std::io::stdout().lock();

@@ -41,6 +41,12 @@ pub enum ClientError {
         "the keyfob daemon closed the connection (it may have stopped; see `keyfob daemon status`)"
     )]
     Closed,
+    /// The daemon closed the connection before answering `hello`: it was stopping or was
+    /// killed, and did not act on anything sent.
+    #[error(
+        "the keyfob daemon went away before answering ({0}); it was stopping or was killed: run the command again"
+    )]
+    Dropped(String),
     /// The daemon sent something that is not the protocol.
     #[error("the keyfob daemon sent an invalid reply: {0}")]
     Protocol(String),
@@ -111,13 +117,25 @@ pub fn connect_stream(path: &Path) -> Result<Stream, ClientError> {
     })
 }
 
+/// A broken connection before the `hello` reply means the daemon went away (the daemon
+/// answers `hello` before it reads anything else), so the request was not acted on.
+fn before_hello(e: ClientError) -> ClientError {
+    match e {
+        ClientError::Io(e) => ClientError::Dropped(e.to_string()),
+        ClientError::Closed => ClientError::Dropped("the connection closed".into()),
+        other => other,
+    }
+}
+
 impl Client {
     /// Connects and says `hello`.
     pub fn connect(path: &Path, client: &str) -> Result<Self, ClientError> {
         let stream = connect_stream(path)?;
         let mut this = Self::new(stream);
-        this.send::<Hello>(&hello_params(client))?;
-        this.hello = this.receive::<HelloResult>(0)?;
+        this.send::<Hello>(&hello_params(client))
+            .and_then(|_| this.receive::<HelloResult>(0))
+            .map(|h| this.hello = h)
+            .map_err(before_hello)?;
         Ok(this)
     }
 
@@ -132,8 +150,10 @@ impl Client {
         let mut this = Self::new(stream);
         let mut buf = this.encode::<Hello>(&hello_params(client))?;
         buf.extend(this.encode::<M>(params)?);
-        this.write(&buf)?;
-        this.hello = this.receive::<HelloResult>(0)?;
+        this.write(&buf)
+            .and_then(|_| this.receive::<HelloResult>(0))
+            .map(|h| this.hello = h)
+            .map_err(before_hello)?;
         let result = this.receive::<M::Result>(1)?;
         Ok((this, result))
     }

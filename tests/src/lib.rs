@@ -275,6 +275,51 @@ impl TestEnv {
         }
     }
 
+    /// Waits until the cached access token of account `name` has expired (its
+    /// `access_expires_at` has passed), so the next `keyfob token` must refresh.
+    pub fn wait_for_token_expiry(&self, name: &str) {
+        wait_until(
+            Duration::from_secs(30),
+            "the access token to expire",
+            || {
+                let v: serde_json::Value =
+                    serde_json::from_str(&self.ok(&["account", "show", name, "--json"]))
+                        .expect("account show json");
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_secs();
+                v["access_expires_at"].as_u64().is_none_or(|e| e < now)
+            },
+        );
+    }
+
+    /// Installs the scripted endpoint as plugin "scripted", adds account "s" with it and signs
+    /// it in (its refresh token is then `scripted-refresh-0`).
+    pub fn with_scripted(s: &scripted::Scripted) -> Self {
+        Self::new().with_scripted_in_place(s)
+    }
+
+    /// Like [`TestEnv::with_scripted`], in this environment (after a test has prepared its
+    /// directories).
+    pub fn with_scripted_in_place(self, s: &scripted::Scripted) -> Self {
+        let env = self;
+        let dir = env.root().join("config/keyfob/plugins/scripted");
+        std::fs::create_dir_all(&dir).expect("mkdir plugin");
+        std::fs::write(dir.join("plugin.toml"), s.manifest("scripted")).expect("plugin");
+        env.ok(&[
+            "account",
+            "add",
+            "s",
+            "--provider",
+            "scripted",
+            "--client-id",
+            "c",
+        ]);
+        env.ok(&["login", "s", "--device", "--json"]);
+        env
+    }
+
     /// The pid in the daemon's lock file, if a daemon holds it.
     pub fn daemon_pid(&self) -> Option<i32> {
         std::fs::read_to_string(self.root().join("run/keyfob/agent.sock.lock"))
@@ -326,6 +371,56 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Mounts a small tmpfs at `dir`; unmounted on drop.
+pub struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mounts it (needs root).
+    pub fn mount(dir: &Path, size: &str) -> Self {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "this test mounts a small tmpfs to fill it and must run as root (CI does)"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(dir.to_owned())
+    }
+
+    /// Writes a filler file until the disk is full.
+    pub fn fill(&self) -> PathBuf {
+        let p = self.0.join("filler");
+        let mut f = std::fs::File::create(&p).unwrap();
+        let chunk = [0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.write_all(&[0u8]);
+        p
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
     }
 }
 

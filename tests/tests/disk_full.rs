@@ -1,54 +1,6 @@
 //! A full disk: writes fail with a clear error, and everything stored before is intact.
 
-use keyfob_e2e::TestEnv;
-use std::io::Write;
-use std::process::Command;
-
-/// Mounts a small tmpfs at `dir`; unmounted on drop.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &std::path::Path, size: &str) -> Self {
-        assert!(
-            rustix::process::geteuid().is_root(),
-            "this test mounts a small tmpfs to fill it and must run as root (CI does)"
-        );
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mount: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self(dir.to_owned())
-    }
-
-    /// Writes a filler file until the disk is full.
-    fn fill(&self) -> std::path::PathBuf {
-        let p = self.0.join("filler");
-        let mut f = std::fs::File::create(&p).unwrap();
-        let chunk = [0u8; 4096];
-        while f.write_all(&chunk).is_ok() {}
-        let _ = f.write_all(&[0u8]);
-        p
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
+use keyfob_e2e::{SmallDisk, TestEnv};
 
 #[test]
 fn a_full_disk_fails_cleanly_and_keeps_what_was_stored() {

@@ -1,12 +1,12 @@
 //! `keyfob approve`, `keyfob approvals list|revoke`, `keyfob key create|list|revoke`,
 //! `keyfob lock` and `keyfob unlock`.
 
-use crate::ctx::{CLIENT, Ctx};
+use crate::ctx::Ctx;
 use crate::exit::{CliError, CliResult, code};
 use crate::input;
 use clap::Subcommand;
 use keyfob_proto::methods::*;
-use keyfob_proto::{Client, ClientError, Event, Sensitive};
+use keyfob_proto::{ClientError, Event, Sensitive};
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 
@@ -322,14 +322,7 @@ fn show_event(ev: Event) -> CliResult {
 /// One thread listens on the approver connection; the answers go on connections of their
 /// own, so a request answered elsewhere (or timed out) before its turn is never shown.
 pub fn approve(ctx: &Ctx) -> CliResult {
-    let mut client = match Client::connect(&ctx.socket, CLIENT) {
-        Ok(c) => c,
-        Err(ClientError::NotRunning { .. }) => {
-            crate::spawn::start(&ctx.socket)?;
-            Client::connect(&ctx.socket, CLIENT)?
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut client = ctx.connect()?;
     let listen = client.call::<ApprovalListen>(&Empty {})?;
     let (tx, rx) = std::sync::mpsc::channel::<Result<Event, ClientError>>();
     std::thread::spawn(move || {

@@ -27,35 +27,39 @@ pub fn run(ctx: &Ctx, action: DaemonCmd) -> CliResult {
 }
 
 fn start(ctx: &Ctx) -> CliResult {
-    match Client::connect(&ctx.socket, CLIENT) {
+    let state = match Client::connect(&ctx.socket, CLIENT) {
         Ok(c) => {
-            let pid = c.hello().pid;
-            report(ctx, "already_running", pid);
-            Ok(())
+            report(ctx, "already_running", c.hello().pid);
+            return Ok(());
         }
-        Err(ClientError::NotRunning { .. }) => {
-            crate::spawn::start(&ctx.socket)?;
-            // Ask the daemon itself, so the pid is right even if another start won the race.
-            let c = Client::connect(&ctx.socket, CLIENT)?;
-            report(ctx, "started", c.hello().pid);
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
+        Err(ClientError::NotRunning { .. } | ClientError::Dropped(_)) => "started",
+        Err(e) => return Err(e.into()),
+    };
+    // Ask the daemon itself, so the pid is right even if another start won the race (or the
+    // agent for this data directory was found on another socket).
+    let c = ctx.connect()?;
+    let state = if ctx.agent_socket() == ctx.socket {
+        state
+    } else {
+        "already_running"
+    };
+    report(ctx, state, c.hello().pid);
+    Ok(())
 }
 
 fn report(ctx: &Ctx, state: &str, pid: u32) {
+    let socket = ctx.agent_socket();
     if ctx.json {
         println!(
             "{}",
-            serde_json::json!({"state": state, "pid": pid, "socket": ctx.socket})
+            serde_json::json!({"state": state, "pid": pid, "socket": socket})
         );
     } else if state == "started" {
-        println!("keyfobd started (pid {pid}) on {}", ctx.socket.display());
+        println!("keyfobd started (pid {pid}) on {}", socket.display());
     } else {
         println!(
             "keyfobd is already running (pid {pid}) on {}",
-            ctx.socket.display()
+            socket.display()
         );
     }
 }
@@ -158,7 +162,8 @@ fn wait_for_exit(ctx: &Ctx) -> CliResult {
     let Ok(lock) = std::fs::File::open(&name) else {
         return Ok(());
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // An orderly stop first lets refreshes in flight finish (bounded by the HTTP timeout).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         match lock.try_lock_shared() {
             Ok(()) => return Ok(()),
@@ -168,7 +173,7 @@ fn wait_for_exit(ctx: &Ctx) -> CliResult {
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(CliError::new(
                     code::AGENT,
-                    "keyfobd closed its connections but has not exited after 10 s; see its log",
+                    "keyfobd closed its connections but has not exited after 60 s; see its log",
                 ));
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),

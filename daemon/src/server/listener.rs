@@ -4,7 +4,7 @@
 use interprocess::local_socket::tokio::Listener;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -80,19 +80,13 @@ impl Claim {
                 "cannot open the lock file {}",
                 lock_path.display()
             )))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = lock.read_to_string(&mut text);
-                return Err(ClaimError::AlreadyRunning {
-                    pid: text.trim().parse().unwrap_or(0),
-                    socket: socket.to_owned(),
-                });
-            }
-            Err(TryLockError::Error(e)) => {
-                return Err(io(format!("cannot lock {}", lock_path.display()))(e));
-            }
+        if !crate::instance::lock_waiting_out_exit(&lock, &lock_path)? {
+            let mut text = String::new();
+            let _ = lock.read_to_string(&mut text);
+            return Err(ClaimError::AlreadyRunning {
+                pid: text.trim().parse().unwrap_or(0),
+                socket: socket.to_owned(),
+            });
         }
         lock.set_len(0).map_err(io("cannot write the lock file"))?;
         lock.rewind().map_err(io("cannot write the lock file"))?;

@@ -1,0 +1,161 @@
+//! One agent per data directory: an exclusive lock on `agent.lock` in the data directory,
+//! held for the daemon's whole life, with the holder's pid and socket written in it. Two
+//! daemons over one vault would each refresh with their own copy of a refresh token, and a
+//! provider with reuse detection revokes the grant at the second.
+
+use crate::server::listener::ClaimError;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The lock file's name in the data directory.
+pub const LOCK_FILE: &str = "agent.lock";
+
+/// How long a lock held by a process that is exiting is waited for: a killed daemon releases
+/// its locks only once the kernel has closed all its files.
+const EXITING_WAIT: Duration = Duration::from_secs(5);
+
+/// What the lock file says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The daemon's pid.
+    pub pid: u32,
+    /// Where it listens.
+    pub socket: PathBuf,
+}
+
+/// The held lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: File,
+}
+
+impl InstanceLock {
+    /// Takes the data directory's lock for a daemon listening on `socket`, or says which
+    /// daemon holds it.
+    pub fn acquire(data_dir: &Path, socket: &Path) -> Result<Self, ClaimError> {
+        let path = data_dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| ClaimError::Io {
+                what: format!("cannot open the lock file {}", path.display()),
+                source,
+            })?;
+        if !lock_waiting_out_exit(&file, &path)? {
+            let holder = read_holder(&mut file);
+            return Err(ClaimError::AlreadyRunning {
+                pid: holder.as_ref().map(|h| h.pid).unwrap_or(0),
+                socket: holder
+                    .map(|h| h.socket)
+                    .unwrap_or_else(|| socket.to_owned()),
+            });
+        }
+        let record = serde_json::to_vec(&Holder {
+            pid: std::process::id(),
+            socket: socket.to_owned(),
+        })
+        .map_err(|e| ClaimError::Unsafe(e.to_string()))?;
+        let write = |file: &mut File| -> std::io::Result<()> {
+            file.set_len(0)?;
+            file.rewind()?;
+            file.write_all(&record)?;
+            file.sync_data()
+        };
+        write(&mut file).map_err(|source| ClaimError::Io {
+            what: format!("cannot write the lock file {}", path.display()),
+            source,
+        })?;
+        Ok(Self { _file: file })
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Takes `file`'s exclusive lock. A lock held by a process that is exiting (killed, its
+/// files not yet all closed) is waited for; one held by a live process is not: `false`.
+pub fn lock_waiting_out_exit(file: &File, path: &Path) -> Result<bool, ClaimError> {
+    let deadline = Instant::now() + EXITING_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock) => {
+                if Instant::now() >= deadline || !holder_is_exiting(path) {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(TryLockError::Error(source)) => {
+                return Err(ClaimError::Io {
+                    what: format!("cannot lock {}", path.display()),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Whether every process holding a lock on `path` is gone or dying: from /proc/locks, the
+/// holders' pids, and from /proc/PID/stat, their state.
+fn holder_is_exiting(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return false;
+    };
+    // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the 5th field is the pid, the 6th
+    // major:minor:inode.
+    let inode = format!(":{}", meta.ino());
+    let pids: Vec<&str> = locks
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 5 && f[5].ends_with(&inode)).then(|| f[4])
+        })
+        .collect();
+    !pids.is_empty()
+        && pids.iter().all(|pid| {
+            match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                // The state follows the command name in parentheses.
+                Ok(stat) => stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .is_some_and(|s| matches!(s, "Z" | "X" | "x")),
+                Err(_) => true,
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_data_directory_names_the_first_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = InstanceLock::acquire(dir.path(), Path::new("/run/a.sock")).unwrap();
+        match InstanceLock::acquire(dir.path(), Path::new("/tmp/b.sock")) {
+            Err(ClaimError::AlreadyRunning { pid, socket }) => {
+                assert_eq!(pid, std::process::id());
+                assert_eq!(socket, Path::new("/run/a.sock"));
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        InstanceLock::acquire(dir.path(), Path::new("/tmp/b.sock")).unwrap();
+    }
+}
