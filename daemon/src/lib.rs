@@ -14,6 +14,7 @@ pub mod otp;
 pub mod plugins;
 pub mod policy;
 pub mod server;
+pub mod tokens;
 pub mod vault;
 
 use agent::Agent;
@@ -165,13 +166,15 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         let _ = out.flush();
     }
     tokio::spawn(signals.forward_to(Arc::clone(&agent)));
-    tokio::spawn(Arc::clone(&agent).refresh_ahead_loop());
+    let ahead = tokio::spawn(Arc::clone(&agent).refresh_ahead_loop());
     tokio::spawn(Arc::clone(&agent).auto_lock_loop());
     #[cfg(target_os = "linux")]
     if agent.access.lock_on_session_lock() {
         tokio::spawn(logind::watch(Arc::clone(&agent)));
     }
-    server::serve(agent, listener).await;
+    server::serve(Arc::clone(&agent), listener).await;
+    // The refresh-ahead loop ends at the stop; any refresh it had started finished above.
+    let _ = ahead.await;
     audit.record(audit::Record {
         event: "daemon.stopped".into(),
         outcome: "ok".into(),

@@ -131,6 +131,19 @@ pub struct StatusResult {
     /// Requests waiting for a person's decision.
     #[serde(default)]
     pub approvals_waiting: usize,
+    /// Accounts whose rotated refresh token could not be stored yet (held in memory only).
+    #[serde(default)]
+    pub unsaved: Vec<UnsavedGrant>,
+}
+
+/// A rotated refresh token the daemon holds in memory only, because storing it failed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct UnsavedGrant {
+    /// The account.
+    pub account: String,
+    /// Why the store failed.
+    pub cause: String,
 }
 
 method!(

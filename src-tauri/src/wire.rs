@@ -16,6 +16,7 @@ pub fn typescript() -> String {
         keyfob_proto::ErrorKind::decl(),
         VaultKind::decl(),
         StatusResult::decl(),
+        UnsavedGrant::decl(),
         OtpAlgorithm::decl(),
         OtpKind::decl(),
         OtpInfo::decl(),

@@ -32,6 +32,8 @@ fn env_with(s: &Scripted) -> TestEnv {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The sign-in's access token lives 1 s: once it has expired, each call refreshes.
+    env.wait_for_token_expiry("s");
     env
 }
 
@@ -94,6 +96,7 @@ fn server_errors_are_retried_with_backoff_then_reported() {
         .extend([answer(503, &[]), answer(503, &[])]);
     assert_eq!(env.ok(&["token", "s"]).trim(), "scripted-access-3");
     assert_eq!(s.refreshes.lock().unwrap().len(), 3);
+    env.wait_for_token_expiry("s");
     s.script
         .lock()
         .unwrap()

@@ -50,8 +50,8 @@ fn device_sign_in_yields_a_token_the_provider_calls_active() {
 
 #[test]
 fn expired_tokens_are_refreshed_and_the_rotated_refresh_token_is_kept_across_restarts() {
-    // Access tokens live 2 s, shorter than the default minimum lifetime, so every request
-    // needs a refresh: each must use the refresh token the previous one rotated in.
+    // Access tokens live 2 s; each request after expiry needs a refresh, and each must use
+    // the refresh token the previous one rotated in.
     let idp = Idp::start(2);
     let (env, ss) = keychain_env();
     env.add_account("work", &idp.issuer);
@@ -63,6 +63,7 @@ fn expired_tokens_are_refreshed_and_the_rotated_refresh_token_is_kept_across_res
         if round == 3 {
             env.ok(&["daemon", "stop"]);
         }
+        env.wait_for_token_expiry("work");
         let t = token_json(&env, &["work"]);
         assert_eq!(idp.grants(REFRESH), round, "one refresh per request");
         let now_rt = ss.lookup("refresh:work").expect("refresh token");
@@ -86,11 +87,13 @@ fn a_replayed_refresh_token_revokes_the_grant_and_keyfob_says_needs_sign_in() {
     env.add_account("work", &idp.issuer);
     env.device_login("work", &idp);
     let old = ss.lookup("refresh:work").unwrap();
+    env.wait_for_token_expiry("work");
     token_json(&env, &["work"]); // rotates
     // Someone replays the old refresh token: the provider refuses and revokes the grant.
     let replay = idp.refresh_raw("keyfob-native", &old);
     assert_eq!(replay["error"], "invalid_grant", "{replay}");
 
+    env.wait_for_token_expiry("work");
     let out = env.keyfob(&["token", "work"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{err}");
@@ -410,6 +413,7 @@ fn a_crash_while_a_refresh_is_out_is_reported_after_restart() {
     let env = TestEnv::new();
     env.add_account("work", &idp.issuer);
     env.device_login("work", &idp);
+    env.wait_for_token_expiry("work");
     // The provider stops answering: a listener on its port that accepts and never replies.
     let port: u16 = idp.issuer.rsplit(':').next().unwrap().parse().unwrap();
     drop(idp);

@@ -41,7 +41,7 @@ const REQUEST = {
 
 const STATUS = {
   pid: 1, version: "0.1.0", protocol: 1, socket: "/run/keyfob/agent.sock", vault: "keychain", vault_detail: "",
-  uptime_secs: 5, connections: 1, otp_entries: 1, secrets: 0, locked: false, approvers: 1, approvals_waiting: 0,
+  uptime_secs: 5, connections: 1, otp_entries: 1, secrets: 0, locked: false, approvers: 1, approvals_waiting: 0, unsaved: [],
 };
 
 /** A page showing `hash`, with `fixture` (a function source returning the command table). */

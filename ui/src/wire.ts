@@ -141,7 +141,21 @@ approvers: number,
 /**
  * Requests waiting for a person's decision.
  */
-approvals_waiting: number, };
+approvals_waiting: number, 
+/**
+ * Accounts whose rotated refresh token could not be stored yet (held in memory only).
+ */
+unsaved: Array<UnsavedGrant>, };
+
+export type UnsavedGrant = { 
+/**
+ * The account.
+ */
+account: string, 
+/**
+ * Why the store failed.
+ */
+cause: string, };
 
 export type OtpAlgorithm = "SHA1" | "SHA256" | "SHA512";
 

@@ -528,10 +528,7 @@ impl Agent {
         }
         // Let refreshes already talking to a provider finish and store their rotated refresh
         // token; later ones see the lock before calling out.
-        for gate in self.auth.all_gates() {
-            drop(gate.lock.lock().await);
-        }
-        self.auth.forget_all();
+        self.tokens.quiesce().await;
         self.vault.lock().await;
         self.access.wake.notify_one();
         tracing::info!(reason, "agent locked");

@@ -61,8 +61,8 @@ impl Agent {
 
     pub(super) fn account_info(&self, name: &str, r: &AccountRecord) -> AccountInfo {
         let expires = self
-            .auth
-            .cached(name)
+            .tokens
+            .cached(&crate::tokens::CacheKey::account(name))
             .and_then(|t| t.expires_at)
             .and_then(|e| e.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs());
@@ -196,6 +196,9 @@ impl Agent {
 
     /// `account.rm`: forgets the account locally (the grant is not revoked).
     pub async fn account_remove(&self, p: NameParams) -> Result<Empty, AgentError> {
+        // The account's turn: a refresh in flight finishes first, so it cannot recreate the
+        // removed refresh token afterwards.
+        let turn = self.tokens.turn(&p.name).await;
         let mut st = self.state.lock().await;
         if !st.get().accounts.contains_key(&p.name) {
             return Err(not_found(&p.name));
@@ -220,6 +223,7 @@ impl Agent {
                 tracing::warn!(account = %p.name, error = %e, "could not delete a removed account's vault item");
             }
         }
+        turn.reset();
         Ok(Empty {})
     }
 }
@@ -234,8 +238,7 @@ impl Agent {
                 return Err(not_found(&p.name));
             }
         }
-        let gate = self.auth.gate(&p.name);
-        let _turn = gate.lock.lock().await;
+        let turn = self.tokens.turn(&p.name).await;
         let rt = self.vault.get(&vault_key(REFRESH, &p.name)).await?;
         let (revoked, revocation_detail) = match &rt {
             None => (false, Some("no refresh token was stored".to_owned())),
@@ -252,13 +255,12 @@ impl Agent {
         };
         self.vault.delete(&vault_key(REFRESH, &p.name)).await?;
         self.auth.forget(&p.name);
-        gate.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.update_account(&p.name, |a| {
             a.state = AccountState::SignedOut;
             a.detail = None;
         })
         .await?;
+        turn.reset();
         tracing::info!(account = %p.name, revoked, "signed out");
         Ok(LogoutResult {
             revoked,

@@ -55,6 +55,9 @@ pub enum AgentError {
     /// The identity provider asks to slow down.
     #[error("{0}")]
     RateLimited(String),
+    /// The daemon is stopping.
+    #[error("{0}")]
+    Stopping(String),
 }
 
 impl From<AgentError> for RpcError {
@@ -74,6 +77,7 @@ impl From<AgentError> for RpcError {
             AgentError::NeedsLogin(_) => ErrorKind::NeedsLogin,
             AgentError::Provider(_) => ErrorKind::ProviderError,
             AgentError::RateLimited(_) => ErrorKind::RateLimited,
+            AgentError::Stopping(_) => ErrorKind::ShuttingDown,
         };
         RpcError::new(kind, e.to_string())
     }

@@ -2,7 +2,7 @@
 //! account runs at a time; asking again returns the one in progress.
 
 use super::account_ops::{CLIENT_SECRET, REFRESH, not_found};
-use super::auth::{CachedToken, LoginSlot};
+use super::auth::LoginSlot;
 use super::{Agent, AgentError, vault_key};
 use crate::flows::token::{ClientCreds, TokenResponse};
 use crate::flows::{self, Endpoints, FlowError, browser, device};
@@ -11,7 +11,6 @@ use keyfob_proto::{ErrorKind, RpcError};
 use oauth2::TokenResponse as _;
 use secrecy::SecretString;
 use std::sync::Arc;
-use std::time::SystemTime;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
@@ -109,8 +108,8 @@ impl Agent {
                 p.name, p.name
             )));
         }
-        let gate = self.auth.gate(&p.name);
-        let _starting = gate.starting.lock().await;
+        let starting = self.auth.starting(&p.name);
+        let _starting = starting.lock().await;
         if let Some(active) = self.auth.active_login(&p.name) {
             return Ok(active.started.clone());
         }
@@ -321,6 +320,9 @@ impl Agent {
             None => None,
         };
         let id_token = tr.extra_fields().id_token.clone().map(SecretString::from);
+        // The account's turn: a refresh of the old grant still in flight finishes (and stores
+        // its rotation) first, so it can never write over this sign-in.
+        let turn = self.tokens.turn(name).await;
         let mut st = self.state.lock().await;
         if let Some(rt) = tr.refresh_token() {
             self.vault
@@ -341,11 +343,7 @@ impl Agent {
         })
         .await
         .map_err(AgentError::Storage)?;
-        self.auth.cache(name, cached_from(&tr, id_token));
-        self.auth
-            .gate(name)
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        turn.install(super::token_backend::issued(&tr, id_token));
         let r = st
             .get()
             .accounts
@@ -353,20 +351,5 @@ impl Agent {
             .cloned()
             .ok_or_else(|| not_found(name))?;
         Ok(self.account_info(name, &r))
-    }
-}
-
-/// The cache entry for a token response.
-pub(super) fn cached_from(tr: &TokenResponse, id_token: Option<SecretString>) -> CachedToken {
-    CachedToken {
-        access: SecretString::from(tr.access_token().secret().clone()),
-        token_type: "Bearer".into(),
-        expires_at: tr.expires_in().map(|d| SystemTime::now() + d),
-        scopes: tr
-            .scopes()
-            .map(|s| s.iter().map(|x| x.to_string()).collect())
-            .unwrap_or_default(),
-        id_token,
-        obtained_at: SystemTime::now(),
     }
 }

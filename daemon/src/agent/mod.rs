@@ -10,6 +10,7 @@ pub mod names;
 mod otp_ops;
 mod secret_ops;
 pub mod state;
+mod token_backend;
 mod token_ops;
 
 pub use error::AgentError;
@@ -34,6 +35,8 @@ pub struct Agent {
     shutdown: watch::Sender<bool>,
     closing: watch::Sender<bool>,
     auth: auth::Auth,
+    /// The one owner of access and refresh tokens.
+    tokens: crate::tokens::Broker,
     /// The audit log.
     pub audit: crate::audit::Audit,
     /// Per-client request limits.
@@ -89,6 +92,7 @@ impl Agent {
             shutdown,
             closing,
             auth,
+            tokens: crate::tokens::Broker::new(std::sync::Arc::new(crate::tokens::SystemClock)),
             audit,
             limiter,
             access,
@@ -174,6 +178,25 @@ impl Agent {
             locked: self.access.locked(),
             approvers: self.access.approvals.approvers(),
             approvals_waiting: self.access.approvals.waiting_total(),
+            unsaved: self
+                .tokens
+                .unsaved()
+                .into_iter()
+                .map(|(account, cause)| keyfob_proto::methods::UnsavedGrant { account, cause })
+                .collect(),
+        }
+    }
+
+    /// At a stop: waits for refreshes in flight (bounded by the provider timeout) and starts
+    /// no new ones, so a rotated refresh token the provider already issued is stored.
+    pub async fn finish_refreshes(&self) {
+        // One request's timeout, plus its retries' back-off and a 429's wait.
+        let bound = crate::flows::HTTP_TIMEOUT + std::time::Duration::from_secs(15);
+        if tokio::time::timeout(bound, self.tokens.stop(self))
+            .await
+            .is_err()
+        {
+            tracing::warn!("a refresh did not finish in time; stopping anyway");
         }
     }
 }

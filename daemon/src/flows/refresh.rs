@@ -14,7 +14,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest `Retry-After` waited for inside one request; longer ones are reported.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
-/// One refresh, retried on connection failures, 5xx answers and 429 (waiting `Retry-After`
+/// One refresh, retried when the connection could not be opened, on 5xx answers and 429 (waiting `Retry-After`
 /// up to 10 s): the provider did not act on those. A timeout is not retried: the provider may
 /// have acted on it.
 pub async fn refresh(
@@ -37,7 +37,12 @@ pub async fn refresh(
             // An owned handle (an Arc inside) keeps the future free of borrowed lifetimes.
             let http = http.clone();
             async move {
-                let resp = oauth2::AsyncHttpClient::call(&http, req).await?;
+                let mut resp = oauth2::AsyncHttpClient::call(&http, req).await?;
+                // An error body is an error whatever the status: some providers (GitHub)
+                // answer `bad_refresh_token` with HTTP 200. Read as the error it is.
+                if resp.status().is_success() && has_error_field(resp.body()) {
+                    *resp.status_mut() = oauth2::http::StatusCode::BAD_REQUEST;
+                }
                 let retry_after = resp
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
@@ -58,13 +63,20 @@ pub async fn refresh(
         }
         let res = req.request_async(&recording).await.map_err(|e| {
             if let oauth2::RequestTokenError::Request(oauth2::HttpClientError::Reqwest(re)) = &e
-                && re.is_timeout()
             {
                 // The provider may have rotated the token and the answer got lost: a retry
-                // would replay the old one and revoke the grant. Report, do not retry.
-                return FlowError::Provider(
-                    "the refresh request timed out; its outcome is unknown".into(),
-                );
+                // would replay the old one and revoke the grant. Report, do not retry. Only
+                // a connection that never opened is safe to try again.
+                if re.is_timeout() {
+                    return FlowError::Provider(
+                        "the refresh request timed out; its outcome is unknown".into(),
+                    );
+                }
+                if !re.is_connect() {
+                    return FlowError::Provider(
+                        "the token endpoint closed the connection before answering the refresh; its outcome is unknown, so it is not sent again (the next request tries once more)".into(),
+                    );
+                }
             }
             classify(e)
         });
@@ -110,6 +122,14 @@ pub async fn refresh(
             other => return other,
         }
     }
+}
+
+/// Whether a token-endpoint body is a JSON object with an `error` code.
+fn has_error_field(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(serde_json::Value::is_string))
+        .unwrap_or(false)
 }
 
 /// What the token endpoint answered, as far as retrying cares.

@@ -90,7 +90,10 @@ pub fn classify<E: std::error::Error, T: ErrorResponse + 'static>(
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default();
             match code.as_str() {
-                "invalid_grant" => FlowError::InvalidGrant(format!("invalid_grant{desc}")),
+                // GitHub's name for a dead refresh token.
+                "invalid_grant" | "bad_refresh_token" => {
+                    FlowError::InvalidGrant(format!("{code}{desc}"))
+                }
                 "access_denied" => FlowError::AccessDenied,
                 "expired_token" => FlowError::Expired,
                 "server_error" | "temporarily_unavailable" => {

@@ -37,6 +37,8 @@ pub async fn serve(agent: Arc<Agent>, listener: Listener) {
     }
     // Dropping the listener removes the socket file, so new clients see "not running".
     drop(listener);
+    // Refreshes in flight finish and store their rotated tokens before anything is cut.
+    agent.finish_refreshes().await;
     agent.close_connections();
     tracker.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())

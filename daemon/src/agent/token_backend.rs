@@ -1,0 +1,194 @@
+//! What the token broker asks of the agent: the lock and account checks, the vault, the
+//! provider calls and the state file. Nothing here keeps a token: the broker does.
+
+use super::account_ops::REFRESH;
+use super::{Agent, AgentError, now_secs, vault_key};
+use crate::flows::{FlowError, refresh, token::TokenResponse};
+use crate::tokens::{Backend, BrokerError, CacheKey, Credential, Grant, Issued, Refusal};
+use keyfob_proto::methods::{AccountGrant, AccountState};
+use oauth2::TokenResponse as _;
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+impl From<BrokerError> for AgentError {
+    fn from(e: BrokerError) -> Self {
+        match e {
+            BrokerError::Stopping => AgentError::Stopping(e.to_string()),
+            BrokerError::Unsaved { .. } => AgentError::Storage(e.to_string()),
+        }
+    }
+}
+
+/// The message of an account that needs a sign-in.
+pub(super) fn needs_login(name: &str, why: &str) -> AgentError {
+    AgentError::NeedsLogin(format!(
+        "account {name:?} needs a new sign-in ({why}): run `keyfob login {name}`"
+    ))
+}
+
+/// What the broker keeps of a token response.
+pub(super) fn issued(tr: &TokenResponse, id_token: Option<SecretString>) -> Issued {
+    Issued {
+        access: SecretString::from(tr.access_token().secret().clone()),
+        token_type: "Bearer".into(),
+        expires_in: tr.expires_in(),
+        scopes: tr
+            .scopes()
+            .map(|s| s.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default(),
+        id_token,
+        claims: None,
+        refresh_token: tr
+            .refresh_token()
+            .map(|r| SecretString::from(r.secret().clone())),
+    }
+}
+
+impl Backend for Agent {
+    type Error = AgentError;
+
+    async fn prepare(&self, account: &str) -> Result<Grant, AgentError> {
+        // Locked while this request waited: no provider call now, since a rotated refresh
+        // token could not be stored and the grant would be lost.
+        if self.access.locked() {
+            return Err(AgentError::Vault(crate::vault::VaultError::Locked));
+        }
+        let record = self.account_record(account).await?;
+        if record.grant == AccountGrant::ClientCredentials {
+            return Ok(Grant::ClientCredentials);
+        }
+        match record.state {
+            AccountState::SignedIn => Ok(Grant::RefreshToken),
+            AccountState::SignedOut => Err(needs_login(account, "not signed in")),
+            AccountState::NeedsLogin => Err(needs_login(
+                account,
+                record.detail.as_deref().unwrap_or("the grant ended"),
+            )),
+        }
+    }
+
+    async fn load(&self, account: &str) -> Result<SecretString, AgentError> {
+        let bytes = self
+            .vault
+            .get(&vault_key(REFRESH, account))
+            .await?
+            .ok_or_else(|| needs_login(account, "no refresh token is stored"))?;
+        Ok(SecretString::from(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ))
+    }
+
+    async fn request(
+        &self,
+        key: &CacheKey,
+        with: Credential<'_>,
+    ) -> Result<Issued, Refusal<AgentError>> {
+        let name = key.account.as_str();
+        let failed = Refusal::Failed;
+        let record = self.account_record(name).await.map_err(failed)?;
+        let (ep, creds) = self.provider_for(name).await.map_err(failed)?;
+        let rt = match with {
+            Credential::ClientCredentials => {
+                let scopes = if key.scopes.is_empty() {
+                    &record.scopes
+                } else {
+                    &key.scopes
+                };
+                let tr =
+                    crate::flows::service::client_credentials(&self.auth.http, &ep, &creds, scopes)
+                        .await
+                        .map_err(|e| failed(e.into()))?;
+                if record.state != AccountState::SignedIn {
+                    self.update_account(name, |a| a.state = AccountState::SignedIn)
+                        .await
+                        .map_err(failed)?;
+                }
+                return Ok(issued(&tr, None));
+            }
+            Credential::Refresh(rt) => rt,
+        };
+        // Mark the refresh as in flight, so a crash before its result is stored is noticed.
+        self.mark_refresh(name, Some(now_secs()))
+            .await
+            .map_err(failed)?;
+        let audience = key.audience.as_deref().or(record.audience.as_deref());
+        let rt = Zeroizing::new(rt.expose_secret().to_owned());
+        match refresh::refresh(&self.auth.http, &ep, &creds, &rt, &key.scopes, audience).await {
+            Ok(tr) => {
+                // A refresh whose ID token fails validation keeps the previous claims (its
+                // refresh token is still stored).
+                let (id_token, claims) = match &tr.extra_fields().id_token {
+                    None => (None, None),
+                    Some(raw) => match self.check_id_token(name, raw, None).await {
+                        Ok(c) => (Some(SecretString::from(raw.clone())), Some(c)),
+                        Err(e) => {
+                            tracing::warn!(account = %name, error = %e, "a refresh returned an invalid ID token; kept the previous claims");
+                            (None, None)
+                        }
+                    },
+                };
+                tracing::info!(account = %name, rotated = tr.refresh_token().is_some(), "refreshed");
+                let mut out = issued(&tr, id_token);
+                out.claims = claims;
+                Ok(out)
+            }
+            Err(FlowError::InvalidGrant(why)) => Err(Refusal::GrantEnded(why)),
+            Err(e) => {
+                if let Err(me) = self.mark_refresh(name, None).await {
+                    tracing::warn!(account = %name, error = %me, "cannot clear the in-flight mark");
+                }
+                Err(failed(AgentError::from(e)))
+            }
+        }
+    }
+
+    async fn store(&self, account: &str, refresh_token: &SecretString) -> Result<(), String> {
+        let bytes = Zeroizing::new(refresh_token.expose_secret().as_bytes().to_vec());
+        match self.vault.set(&vault_key(REFRESH, account), bytes).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let cause = e.to_string();
+                self.audit.record(crate::audit::Record {
+                    event: "grant.unsaved".into(),
+                    subject: Some(account.to_owned()),
+                    outcome: "error".into(),
+                    detail: Some(cause.clone()),
+                    ..Default::default()
+                });
+                Err(cause)
+            }
+        }
+    }
+
+    async fn settled(&self, account: &str, claims: Option<serde_json::Value>) {
+        let res = self
+            .update_account(account, |a| {
+                a.refresh_in_flight = None;
+                if let Some(c) = claims {
+                    a.claims = Some(c);
+                }
+            })
+            .await;
+        if let Err(e) = res {
+            // The refresh token is stored; only the mark stays, reported at the next start.
+            tracing::warn!(account, error = %e, "cannot record a finished refresh in the state file");
+        }
+    }
+
+    async fn ended(&self, account: &str, why: &str) -> AgentError {
+        let detail = format!("the provider refused the refresh token: {why}");
+        let d2 = detail.clone();
+        let res = self
+            .update_account(account, |a| {
+                a.state = AccountState::NeedsLogin;
+                a.detail = Some(d2);
+                a.refresh_in_flight = None;
+            })
+            .await;
+        if let Err(e) = res {
+            return e;
+        }
+        tracing::warn!(account, "grant refused; the account needs a new sign-in");
+        needs_login(account, &detail)
+    }
+}

@@ -1,0 +1,452 @@
+//! The token broker: the one owner of access tokens and refresh tokens for every account.
+//!
+//! It keeps the access-token cache per (account, scopes, audience), a rotation gate per
+//! account (one provider call at a time, shared by every waiting caller), freshness per
+//! cache key, and a rotated refresh token that was received but could not be stored yet.
+//! Sign-in, sign-out and removal take the same gate through a [`Turn`], so they never
+//! interleave with a refresh. The provider call, the storage and the clock are injected
+//! (a [`Backend`] per call, as oauth2-rs takes its HTTP client), so the rules below are
+//! unit-tested without a network:
+//!
+//! - a rotated refresh token, once received, is the only one used from then on: it is stored
+//!   before any caller gets the new access token; if the store fails it is kept here, the
+//!   write is retried before anything else, and callers get an error naming the cause;
+//! - every caller gets a token that satisfies its own cache key's [`Freshness`];
+//! - a provider whose tokens live less than a caller's `min_ttl` gets at most one refresh
+//!   per token lifetime;
+//! - a stop waits for refreshes in flight and starts no new ones.
+
+mod fresh;
+#[cfg(test)]
+mod tests;
+
+pub use fresh::{CacheKey, CachedToken, Freshness, SKEW, serves};
+
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::OwnedMutexGuard;
+
+/// Accounts asked for within this time count as in use, and are refreshed ahead.
+const IN_USE: Duration = Duration::from_secs(15 * 60);
+/// Tokens living less than this are not refreshed ahead: it would be a refresh every tick.
+const MIN_AHEAD_LIFETIME: Duration = Duration::from_secs(20);
+/// Tokens of accounts in use are refreshed when this much lifetime is left (or a quarter of
+/// their life, for shorter-lived ones).
+const AHEAD: Duration = Duration::from_secs(75);
+
+/// The time, injectable for tests.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// How an account gets new tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// With its refresh token.
+    RefreshToken,
+    /// With the client's own credentials (no refresh token).
+    ClientCredentials,
+}
+
+/// What one provider call is made with.
+pub enum Credential<'a> {
+    /// The refresh token to present.
+    Refresh(&'a SecretString),
+    /// The client's credentials.
+    ClientCredentials,
+}
+
+/// A provider's answer.
+pub struct Issued {
+    /// The access token.
+    pub access: SecretString,
+    /// Usually "Bearer".
+    pub token_type: String,
+    /// Its lifetime, when the provider said.
+    pub expires_in: Option<Duration>,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// A validated ID token, if one came.
+    pub id_token: Option<SecretString>,
+    /// Its claims, to record.
+    pub claims: Option<serde_json::Value>,
+    /// A new refresh token, if the provider sent one (it rotated).
+    pub refresh_token: Option<SecretString>,
+}
+
+/// Why a provider call gave no token.
+#[derive(Debug)]
+pub enum Refusal<E> {
+    /// The grant is dead (`invalid_grant`, `bad_refresh_token`): a new sign-in is needed.
+    GrantEnded(String),
+    /// Any other failure; the grant may still work.
+    Failed(E),
+}
+
+/// Errors of the broker's own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerError {
+    /// The daemon is stopping and starts no provider call.
+    #[error("keyfobd is stopping and starts no new refresh: run the command again")]
+    Stopping,
+    /// A rotated refresh token is held in memory only.
+    #[error(
+        "the provider rotated the refresh token of {account:?}, and it could not be stored: {cause}. keyfobd keeps the new token in memory and retries the write on every request; fix the cause, and do not stop keyfobd until `keyfob daemon status` shows no unsaved grant, or `keyfob login {account}` will be needed"
+    )]
+    Unsaved {
+        /// The account.
+        account: String,
+        /// Why the store failed.
+        cause: String,
+    },
+}
+
+/// What the broker asks of the rest of the daemon. Each method concerns one account.
+pub trait Backend: Sync {
+    /// The error callers get.
+    type Error: From<BrokerError> + Send;
+
+    /// Whether a provider call may be made for `account` now, and with what grant. MUST fail
+    /// when the agent is locked, or the account is unknown, signed out or needs a sign-in.
+    fn prepare(&self, account: &str) -> impl Future<Output = Result<Grant, Self::Error>> + Send;
+
+    /// The stored refresh token. MUST fail (naming `keyfob login`) when none is stored.
+    fn load(&self, account: &str)
+    -> impl Future<Output = Result<SecretString, Self::Error>> + Send;
+
+    /// One token request at the provider for `key`. MUST NOT send the same refresh token
+    /// twice when the provider may have acted on the first request (a timeout, a connection
+    /// lost after sending).
+    fn request(
+        &self,
+        key: &CacheKey,
+        with: Credential<'_>,
+    ) -> impl Future<Output = Result<Issued, Refusal<Self::Error>>> + Send;
+
+    /// Stores a refresh token durably; the error says why not, for people.
+    fn store(
+        &self,
+        account: &str,
+        refresh_token: &SecretString,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// A refresh completed and its refresh token is stored: record its claims, clear marks.
+    fn settled(
+        &self,
+        account: &str,
+        claims: Option<serde_json::Value>,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// The grant ended: record that the account needs a sign-in; the caller's error.
+    fn ended(&self, account: &str, why: &str) -> impl Future<Output = Self::Error> + Send;
+}
+
+/// Per-account gate: held for each provider call, sign-in, sign-out and removal.
+#[derive(Default)]
+struct Gate {
+    /// A rotated refresh token received but not stored yet: the only valid one.
+    pending: Option<SecretString>,
+}
+
+/// The token broker.
+pub struct Broker {
+    clock: Arc<dyn Clock>,
+    cache: Mutex<HashMap<CacheKey, CachedToken>>,
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Gate>>>>,
+    unsaved: Mutex<BTreeMap<String, String>>,
+    used: Mutex<HashMap<String, SystemTime>>,
+    stopping: AtomicBool,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").finish_non_exhaustive()
+    }
+}
+
+/// An account's gate, held: no refresh runs for the account until it is dropped.
+pub struct Turn<'a> {
+    broker: &'a Broker,
+    account: String,
+    gate: OwnedMutexGuard<Gate>,
+}
+
+impl Turn<'_> {
+    /// The account's grant was replaced or removed: forget its tokens, and a rotated refresh
+    /// token of the old grant not stored yet.
+    pub fn reset(mut self) {
+        self.gate.pending = None;
+        self.broker.forget(&self.account);
+    }
+
+    /// A sign-in stored a new grant: forget the old one's tokens, cache the new access token.
+    pub fn install(mut self, issued: Issued) {
+        self.gate.pending = None;
+        self.broker.forget(&self.account);
+        let key = CacheKey::account(&self.account);
+        self.broker.cache_issued(&key, issued);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Broker {
+    /// A broker reading time from `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            cache: Mutex::default(),
+            gates: Mutex::default(),
+            unsaved: Mutex::default(),
+            used: Mutex::default(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn gate(&self, account: &str) -> Arc<tokio::sync::Mutex<Gate>> {
+        Arc::clone(lock(&self.gates).entry(account.to_owned()).or_default())
+    }
+
+    /// The cached token for `key`, whatever its age.
+    pub fn cached(&self, key: &CacheKey) -> Option<CachedToken> {
+        lock(&self.cache).get(key).cloned()
+    }
+
+    fn fresh(&self, key: &CacheKey, want: Freshness) -> Option<CachedToken> {
+        self.cached(key)
+            .filter(|t| serves(t, want, self.clock.now()))
+    }
+
+    /// Notes that a caller asked for `account`'s token now (accounts in use are refreshed
+    /// ahead of expiry).
+    pub fn touch(&self, account: &str) {
+        lock(&self.used).insert(account.to_owned(), self.clock.now());
+    }
+
+    /// Accounts whose rotated refresh token is held in memory only, with why.
+    pub fn unsaved(&self) -> Vec<(String, String)> {
+        lock(&self.unsaved)
+            .iter()
+            .map(|(a, c)| (a.clone(), c.clone()))
+            .collect()
+    }
+
+    /// Takes `account`'s gate: waits for a refresh in flight, and holds off new ones.
+    pub async fn turn(&self, account: &str) -> Turn<'_> {
+        Turn {
+            broker: self,
+            account: account.to_owned(),
+            gate: self.gate(account).lock_owned().await,
+        }
+    }
+
+    /// A token for `key` that satisfies `want`: from the cache, or from one provider call
+    /// shared by every caller of the account waiting meanwhile.
+    pub async fn token<B: Backend>(
+        &self,
+        key: &CacheKey,
+        want: Freshness,
+        backend: &B,
+    ) -> Result<CachedToken, B::Error> {
+        if let Some(t) = self.fresh(key, want) {
+            return Ok(t);
+        }
+        let account = key.account.as_str();
+        let gate = self.gate(account);
+        let mut g = gate.lock().await;
+        // Someone may have refreshed this key while we waited: theirs serves if it is fresh
+        // enough for us, by our own key's rule.
+        if let Some(t) = self.fresh(key, want) {
+            return Ok(t);
+        }
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(BrokerError::Stopping.into());
+        }
+        let grant = backend.prepare(account).await?;
+        let presented: Option<SecretString> = match grant {
+            Grant::ClientCredentials => None,
+            Grant::RefreshToken => Some(match g.pending.clone() {
+                // The unsaved rotated token is the only valid one: store it before anything
+                // else, and call no provider while it is held in memory only.
+                Some(pending) => {
+                    self.store(account, &mut g, pending.clone(), backend)
+                        .await
+                        .map_err(B::Error::from)?;
+                    pending
+                }
+                None => backend.load(account).await?,
+            }),
+        };
+        let with = match &presented {
+            Some(t) => Credential::Refresh(t),
+            None => Credential::ClientCredentials,
+        };
+        match backend.request(key, with).await {
+            Ok(mut issued) => {
+                if let Some(new) = issued.refresh_token.take() {
+                    let rotated = presented
+                        .as_ref()
+                        .is_some_and(|old| old.expose_secret() != new.expose_secret());
+                    if rotated {
+                        self.store(account, &mut g, new, backend)
+                            .await
+                            .map_err(B::Error::from)?;
+                    }
+                }
+                backend.settled(account, issued.claims.take()).await;
+                Ok(self.cache_issued(key, issued))
+            }
+            Err(Refusal::GrantEnded(why)) => {
+                g.pending = None;
+                self.forget(account);
+                Err(backend.ended(account, &why).await)
+            }
+            Err(Refusal::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Stores `token` as the account's refresh token. It is held in the gate first, so if the
+    /// store fails it is still the one used next.
+    async fn store<B: Backend>(
+        &self,
+        account: &str,
+        g: &mut Gate,
+        token: SecretString,
+        backend: &B,
+    ) -> Result<(), BrokerError> {
+        g.pending = Some(token.clone());
+        match backend.store(account, &token).await {
+            Ok(()) => {
+                g.pending = None;
+                if lock(&self.unsaved).remove(account).is_some() {
+                    tracing::info!(account, "the kept rotated refresh token is stored now");
+                }
+                Ok(())
+            }
+            Err(cause) => {
+                tracing::error!(account, cause = %cause, "a rotated refresh token could not be stored; it is kept in memory");
+                lock(&self.unsaved).insert(account.to_owned(), cause.clone());
+                Err(BrokerError::Unsaved {
+                    account: account.to_owned(),
+                    cause,
+                })
+            }
+        }
+    }
+
+    fn cache_issued(&self, key: &CacheKey, issued: Issued) -> CachedToken {
+        let now = self.clock.now();
+        // A refresh without an ID token keeps the previous one.
+        let id_token = issued.id_token.or_else(|| {
+            self.cached(&CacheKey::account(&key.account))
+                .and_then(|t| t.id_token)
+        });
+        let t = CachedToken {
+            access: issued.access,
+            token_type: issued.token_type,
+            expires_at: issued.expires_in.map(|d| now + d),
+            scopes: issued.scopes,
+            id_token,
+            obtained_at: now,
+        };
+        lock(&self.cache).insert(key.clone(), t.clone());
+        t
+    }
+
+    /// Forgets every cached token of `account`.
+    fn forget(&self, account: &str) {
+        lock(&self.cache).retain(|k, _| k.account != account);
+        lock(&self.unsaved).remove(account);
+    }
+
+    /// One pass of refresh ahead of expiry: the own tokens of accounts in use that will soon
+    /// run low are replaced, so callers rarely wait for a provider; kept rotated tokens are
+    /// stored again.
+    pub async fn refresh_ahead<B: Backend>(&self, backend: &B) {
+        let now = self.clock.now();
+        let in_use: Vec<String> = lock(&self.used)
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at).unwrap_or_default() < IN_USE)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for account in in_use {
+            let key = CacheKey::account(&account);
+            let Some(t) = self.cached(&key) else {
+                continue;
+            };
+            let Some(exp) = t.expires_at else {
+                continue;
+            };
+            let life = exp.duration_since(t.obtained_at).unwrap_or_default();
+            let left = exp.duration_since(now).unwrap_or_default();
+            if life < MIN_AHEAD_LIFETIME || left > AHEAD.min(life / 4) {
+                continue;
+            }
+            match self
+                .token(&key, Freshness::Replacing(t.obtained_at), backend)
+                .await
+            {
+                Ok(_) => tracing::debug!(account, "refreshed ahead of expiry"),
+                Err(_) => tracing::debug!(account, "refresh ahead did not happen"),
+            }
+        }
+        let unsaved: Vec<String> = lock(&self.unsaved).keys().cloned().collect();
+        for account in unsaved {
+            let gate = self.gate(&account);
+            let mut g = gate.lock().await;
+            if let Some(p) = g.pending.clone() {
+                let _ = self.store(&account, &mut g, p, backend).await;
+            }
+        }
+    }
+
+    /// Waits for every refresh, sign-in or removal in flight, then drops all access tokens
+    /// (the lock). Kept rotated refresh tokens stay: they are grants, not caches.
+    pub async fn quiesce(&self) {
+        let gates: Vec<_> = lock(&self.gates).values().cloned().collect();
+        for g in gates {
+            drop(g.lock().await);
+        }
+        lock(&self.cache).clear();
+        lock(&self.used).clear();
+    }
+
+    /// Stops: no new provider call starts; waits for those in flight (their rotated tokens
+    /// are stored), and tries once more to store any kept rotated token.
+    pub async fn stop<B: Backend>(&self, backend: &B) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let gates: Vec<(String, Arc<tokio::sync::Mutex<Gate>>)> = lock(&self.gates)
+            .iter()
+            .map(|(a, g)| (a.clone(), Arc::clone(g)))
+            .collect();
+        let busy = gates.iter().filter(|(_, g)| g.try_lock().is_err()).count();
+        if busy > 0 {
+            tracing::info!(busy, "waiting for refreshes in flight before stopping");
+        }
+        for (account, gate) in gates {
+            let mut g = gate.lock().await;
+            if let Some(p) = g.pending.clone()
+                && self.store(&account, &mut g, p, backend).await.is_err()
+            {
+                tracing::error!(account = %account, "stopping with a rotated refresh token that could not be stored: the grant is lost; `keyfob login {account}` will be needed");
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The broker's rules, each under test with a scripted provider, store and clock: no
+//! network, no disk.
+
+use super::*;
+use std::sync::atomic::AtomicUsize;
+use tokio::sync::{Notify, watch};
+
+struct ManualClock(Mutex<SystemTime>);
+
+impl ManualClock {
+    fn advance(&self, d: Duration) {
+        *lock(&self.0) += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *lock(&self.0)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Err {
+    Broker(BrokerError),
+    NeedsLogin(String),
+    Provider,
+}
+
+impl From<BrokerError> for Err {
+    fn from(e: BrokerError) -> Self {
+        Err::Broker(e)
+    }
+}
+
+/// A provider that rotates on every refresh ("r1", "r2", …), a store that can be made to
+/// fail, and a gate that holds provider calls until opened.
+struct Fake {
+    stored: Mutex<Option<String>>,
+    used: Mutex<Vec<String>>,
+    calls: AtomicUsize,
+    life: Duration,
+    store_fails: AtomicBool,
+    next: Mutex<Option<Refusal<Err>>>,
+    open: watch::Sender<bool>,
+    entered: Notify,
+}
+
+impl Fake {
+    fn new(life_secs: u64) -> Self {
+        Self {
+            stored: Mutex::new(Some("r0".into())),
+            used: Mutex::default(),
+            calls: AtomicUsize::new(0),
+            life: Duration::from_secs(life_secs),
+            store_fails: AtomicBool::new(false),
+            next: Mutex::default(),
+            open: watch::Sender::new(true),
+            entered: Notify::new(),
+        }
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn stored(&self) -> Option<String> {
+        lock(&self.stored).clone()
+    }
+}
+
+impl Backend for Fake {
+    type Error = Err;
+
+    async fn prepare(&self, _: &str) -> Result<Grant, Err> {
+        Ok(Grant::RefreshToken)
+    }
+
+    async fn load(&self, a: &str) -> Result<SecretString, Err> {
+        self.stored()
+            .map(SecretString::from)
+            .ok_or_else(|| Err::NeedsLogin(format!("keyfob login {a}")))
+    }
+
+    async fn request(&self, _: &CacheKey, with: Credential<'_>) -> Result<Issued, Refusal<Err>> {
+        let Credential::Refresh(rt) = with else {
+            return Err(Refusal::Failed(Err::Provider));
+        };
+        lock(&self.used).push(rt.expose_secret().to_owned());
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        self.entered.notify_one();
+        let _ = self.open.subscribe().wait_for(|o| *o).await;
+        if let Some(r) = lock(&self.next).take() {
+            return Err(r);
+        }
+        Ok(Issued {
+            access: SecretString::from(format!("a{n}")),
+            token_type: "Bearer".into(),
+            expires_in: Some(self.life),
+            scopes: vec![],
+            id_token: None,
+            claims: None,
+            refresh_token: Some(SecretString::from(format!("r{n}"))),
+        })
+    }
+
+    async fn store(&self, _: &str, rt: &SecretString) -> Result<(), String> {
+        if self.store_fails.load(Ordering::SeqCst) {
+            return Err("No space left on device".into());
+        }
+        *lock(&self.stored) = Some(rt.expose_secret().to_owned());
+        Ok(())
+    }
+
+    async fn settled(&self, _: &str, _: Option<serde_json::Value>) {}
+
+    async fn ended(&self, a: &str, why: &str) -> Err {
+        Err::NeedsLogin(format!("{why}: keyfob login {a}"))
+    }
+}
+
+fn setup(life_secs: u64) -> (Arc<ManualClock>, Broker, Fake) {
+    let clock = Arc::new(ManualClock(Mutex::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    )));
+    let broker = Broker::new(clock.clone());
+    (clock, broker, Fake::new(life_secs))
+}
+
+const MIN_TTL: Freshness = Freshness::MinTtl(Duration::from_secs(60));
+
+fn access(t: &CachedToken) -> String {
+    t.access.expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_stored_before_the_caller_gets_the_access_token() {
+    let (_, broker, fake) = setup(3600);
+    let t = broker
+        .token(&CacheKey::account("w"), MIN_TTL, &fake)
+        .await
+        .unwrap();
+    assert_eq!(access(&t), "a1");
+    assert_eq!(fake.stored().as_deref(), Some("r1"));
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_that_cannot_be_stored_is_the_only_one_used_from_then_on() {
+    let (clock, broker, fake) = setup(3600);
+    let key = CacheKey::account("w");
+    fake.store_fails.store(true, Ordering::SeqCst);
+    let e = broker.token(&key, MIN_TTL, &fake).await.unwrap_err();
+    assert!(
+        matches!(&e, Err::Broker(BrokerError::Unsaved { cause, .. }) if cause.contains("No space")),
+        "{e:?}"
+    );
+    assert_eq!(
+        broker.unsaved(),
+        vec![("w".into(), "No space left on device".into())]
+    );
+    // While the store fails, no provider call is made (it would rotate again, unsaved).
+    assert!(broker.token(&key, MIN_TTL, &fake).await.is_err());
+    assert_eq!(fake.calls(), 1);
+    // The store works again: the kept token is stored first, then used.
+    fake.store_fails.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(1));
+    let t = broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    assert_eq!(access(&t), "a2");
+    assert_eq!(*lock(&fake.used), vec!["r0", "r1"]);
+    assert_eq!(fake.stored().as_deref(), Some("r2"));
+    assert!(broker.unsaved().is_empty());
+}
+
+#[tokio::test]
+async fn refresh_ahead_stores_a_kept_rotated_token_once_the_store_works() {
+    let (_, broker, fake) = setup(3600);
+    fake.store_fails.store(true, Ordering::SeqCst);
+    let _ = broker.token(&CacheKey::account("w"), MIN_TTL, &fake).await;
+    fake.store_fails.store(false, Ordering::SeqCst);
+    broker.refresh_ahead(&fake).await;
+    assert_eq!(fake.stored().as_deref(), Some("r1"));
+    assert!(broker.unsaved().is_empty());
+    assert_eq!(fake.calls(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_callers_at_expiry_share_one_refresh() {
+    let (_, broker, fake) = setup(4);
+    let key = CacheKey::account("w");
+    let calls = (0..300).map(|_| broker.token(&key, MIN_TTL, &fake));
+    let tokens = futures::future::join_all(calls).await;
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.as_ref().map(access).as_deref() == Ok("a1"))
+    );
+    assert_eq!(fake.calls(), 1);
+}
+
+#[tokio::test]
+async fn tokens_shorter_lived_than_min_ttl_get_at_most_one_refresh_per_lifetime() {
+    let (clock, broker, fake) = setup(60);
+    let key = CacheKey::account("w");
+    for _ in 0..20 {
+        broker.token(&key, MIN_TTL, &fake).await.unwrap();
+        clock.advance(Duration::from_secs(2));
+    }
+    // 40 s of calls on 60 s tokens: the first call's refresh only.
+    assert_eq!(fake.calls(), 1);
+    clock.advance(Duration::from_secs(14));
+    let t = broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    assert_eq!(fake.calls(), 2, "a token with 6 s of 60 left is replaced");
+    assert!(t.expires_at.unwrap() > clock.now());
+}
+
+#[tokio::test]
+async fn a_waiter_for_another_cache_key_is_not_handed_an_expired_token() {
+    let (clock, broker, fake) = setup(3600);
+    let own = CacheKey::account("w");
+    let scoped = CacheKey::new("w", &["api".into()], None);
+    broker.token(&scoped, MIN_TTL, &fake).await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    // The scoped token has expired; a refresh of the account's own token is in flight.
+    fake.open.send_replace(false);
+    let (own_t, scoped_t) = tokio::join!(broker.token(&own, MIN_TTL, &fake), async {
+        fake.entered.notified().await;
+        let waiter = broker.token(&scoped, MIN_TTL, &fake);
+        fake.open.send_replace(true);
+        waiter.await
+    });
+    own_t.unwrap();
+    let scoped_t = scoped_t.unwrap();
+    assert!(
+        scoped_t.expires_at.unwrap() > clock.now() + Duration::from_secs(60),
+        "the waiter got a token that does not satisfy its min_ttl"
+    );
+    assert_eq!(fake.calls(), 3);
+}
+
+#[tokio::test]
+async fn a_sign_in_during_a_refresh_waits_for_it_and_its_grant_is_the_one_kept() {
+    let (_, broker, fake) = setup(3600);
+    fake.open.send_replace(false);
+    let key = CacheKey::account("w");
+    let (refreshed, ()) = tokio::join!(broker.token(&key, MIN_TTL, &fake), async {
+        fake.entered.notified().await;
+        let turn = broker.turn("w");
+        fake.open.send_replace(true);
+        let turn = turn.await;
+        // The refresh finished (and stored its rotation) before the sign-in got its turn.
+        assert_eq!(fake.stored().as_deref(), Some("r1"));
+        *lock(&fake.stored) = Some("signed-in".into());
+        turn.install(Issued {
+            access: SecretString::from("from-sign-in"),
+            token_type: "Bearer".into(),
+            expires_in: Some(Duration::from_secs(3600)),
+            scopes: vec![],
+            id_token: None,
+            claims: None,
+            refresh_token: None,
+        });
+    });
+    refreshed.unwrap();
+    assert_eq!(fake.stored().as_deref(), Some("signed-in"));
+    let t = broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    assert_eq!(access(&t), "from-sign-in");
+}
+
+#[tokio::test]
+async fn removal_during_a_refresh_is_not_undone_by_it() {
+    let (_, broker, fake) = setup(3600);
+    fake.open.send_replace(false);
+    let key = CacheKey::account("w");
+    let (refreshed, ()) = tokio::join!(broker.token(&key, MIN_TTL, &fake), async {
+        fake.entered.notified().await;
+        let turn = broker.turn("w");
+        fake.open.send_replace(true);
+        let turn = turn.await;
+        *lock(&fake.stored) = None;
+        turn.reset();
+    });
+    refreshed.unwrap();
+    assert_eq!(
+        fake.stored(),
+        None,
+        "the finished refresh recreated the item"
+    );
+    assert!(broker.cached(&key).is_none());
+}
+
+#[tokio::test]
+async fn a_grant_ended_at_the_provider_needs_a_sign_in_and_forgets_kept_tokens() {
+    let (_, broker, fake) = setup(3600);
+    fake.store_fails.store(true, Ordering::SeqCst);
+    let key = CacheKey::account("w");
+    let _ = broker.token(&key, MIN_TTL, &fake).await;
+    fake.store_fails.store(false, Ordering::SeqCst);
+    *lock(&fake.next) = Some(Refusal::GrantEnded("invalid_grant".into()));
+    let e = broker.token(&key, MIN_TTL, &fake).await.unwrap_err();
+    assert_eq!(e, Err::NeedsLogin("invalid_grant: keyfob login w".into()));
+    assert!(broker.unsaved().is_empty());
+}
+
+#[tokio::test]
+async fn a_stop_waits_for_the_refresh_in_flight_and_starts_no_new_one() {
+    let (clock, broker, fake) = setup(3600);
+    fake.open.send_replace(false);
+    let key = CacheKey::account("w");
+    let (refreshed, ()) = tokio::join!(broker.token(&key, MIN_TTL, &fake), async {
+        fake.entered.notified().await;
+        let stop = broker.stop(&fake);
+        tokio::pin!(stop);
+        // Its first step marks the broker stopping and starts waiting for the refresh.
+        assert!(futures::poll!(stop.as_mut()).is_pending());
+        fake.open.send_replace(true);
+        stop.await;
+        assert_eq!(
+            fake.stored().as_deref(),
+            Some("r1"),
+            "stopped before the store"
+        );
+    });
+    refreshed.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    let e = broker.token(&key, MIN_TTL, &fake).await.unwrap_err();
+    assert_eq!(e, Err::Broker(BrokerError::Stopping));
+    assert_eq!(fake.calls(), 1);
+}
+
+#[tokio::test]
+async fn refresh_ahead_replaces_an_in_use_token_near_expiry_once() {
+    let (clock, broker, fake) = setup(600);
+    let key = CacheKey::account("w");
+    broker.touch("w");
+    broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    broker.refresh_ahead(&fake).await;
+    assert_eq!(fake.calls(), 1, "nothing due yet");
+    clock.advance(Duration::from_secs(530));
+    broker.refresh_ahead(&fake).await;
+    broker.refresh_ahead(&fake).await;
+    assert_eq!(fake.calls(), 2);
+    assert_eq!(access(&broker.cached(&key).unwrap()), "a2");
+}
