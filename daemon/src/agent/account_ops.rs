@@ -4,12 +4,12 @@
 use super::state::AccountRecord;
 use super::{Agent, AgentError, names, now_secs, vault_key};
 use keyfob_proto::methods::*;
+use secrecy::ExposeSecret;
 use std::time::UNIX_EPOCH;
 use zeroize::Zeroizing;
 
-/// Vault key prefixes for an account's secrets.
+/// Vault key prefix of an account's client secret (its refresh token is the broker's).
 pub(super) const CLIENT_SECRET: &str = "client-secret";
-pub(super) const REFRESH: &str = "refresh";
 
 pub(super) fn not_found(name: &str) -> AgentError {
     AgentError::NotFound {
@@ -198,7 +198,7 @@ impl Agent {
     pub async fn account_remove(&self, p: NameParams) -> Result<Empty, AgentError> {
         // The account's turn: a refresh in flight finishes first, so it cannot recreate the
         // removed refresh token afterwards.
-        let turn = self.tokens.turn(&p.name).await;
+        let mut turn = self.tokens.turn(&p.name).await;
         let mut st = self.state.lock().await;
         if !st.get().accounts.contains_key(&p.name) {
             return Err(not_found(&p.name));
@@ -215,15 +215,12 @@ impl Agent {
             state: None,
         });
         self.auth.forget(&p.name);
-        for key in [
-            vault_key(REFRESH, &p.name),
-            vault_key(CLIENT_SECRET, &p.name),
-        ] {
-            if let Err(e) = self.vault.delete(&key).await {
-                tracing::warn!(account = %p.name, error = %e, "could not delete a removed account's vault item");
-            }
+        if let Err(e) = turn.remove(self).await {
+            tracing::warn!(account = %p.name, error = %e, "could not delete a removed account's refresh token");
         }
-        turn.reset();
+        if let Err(e) = self.vault.delete(&vault_key(CLIENT_SECRET, &p.name)).await {
+            tracing::warn!(account = %p.name, error = %e, "could not delete a removed account's client secret");
+        }
         Ok(Empty {})
     }
 }
@@ -238,13 +235,13 @@ impl Agent {
                 return Err(not_found(&p.name));
             }
         }
-        let turn = self.tokens.turn(&p.name).await;
-        let rt = self.vault.get(&vault_key(REFRESH, &p.name)).await?;
+        let mut turn = self.tokens.turn(&p.name).await;
+        let rt = turn.refresh_token(self).await?;
         let (revoked, revocation_detail) = match &rt {
             None => (false, Some("no refresh token was stored".to_owned())),
             Some(rt) => match self.provider_for(&p.name).await {
                 Ok((ep, creds)) => {
-                    let rt = Zeroizing::new(String::from_utf8_lossy(rt).into_owned());
+                    let rt = Zeroizing::new(rt.expose_secret().to_owned());
                     match crate::flows::service::revoke(&self.auth.http, &ep, &creds, &rt).await {
                         Ok(()) => (true, None),
                         Err(e) => (false, Some(e.to_string())),
@@ -253,14 +250,14 @@ impl Agent {
                 Err(e) => (false, Some(e.to_string())),
             },
         };
-        self.vault.delete(&vault_key(REFRESH, &p.name)).await?;
+        turn.remove(self).await?;
         self.auth.forget(&p.name);
         self.update_account(&p.name, |a| {
             a.state = AccountState::SignedOut;
             a.detail = None;
         })
         .await?;
-        turn.reset();
+        drop(turn);
         tracing::info!(account = %p.name, revoked, "signed out");
         Ok(LogoutResult {
             revoked,

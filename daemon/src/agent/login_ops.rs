@@ -1,7 +1,7 @@
 //! Sign-in: start a flow, let a person approve it, store the grant. At most one sign-in per
 //! account runs at a time; asking again returns the one in progress.
 
-use super::account_ops::{CLIENT_SECRET, REFRESH, not_found};
+use super::account_ops::{CLIENT_SECRET, not_found};
 use super::auth::LoginSlot;
 use super::{Agent, AgentError, vault_key};
 use crate::flows::token::{ClientCreds, TokenResponse};
@@ -12,7 +12,6 @@ use oauth2::TokenResponse as _;
 use secrecy::SecretString;
 use std::sync::Arc;
 use tokio::sync::watch;
-use zeroize::Zeroizing;
 
 /// A flow's second half, run in the background.
 type BoxFuture =
@@ -322,14 +321,10 @@ impl Agent {
         let id_token = tr.extra_fields().id_token.clone().map(SecretString::from);
         // The account's turn: a refresh of the old grant still in flight finishes (and stores
         // its rotation) first, so it can never write over this sign-in.
-        let turn = self.tokens.turn(name).await;
+        let mut turn = self.tokens.turn(name).await;
         let mut st = self.state.lock().await;
         if let Some(rt) = tr.refresh_token() {
-            self.vault
-                .set(
-                    &vault_key(REFRESH, name),
-                    Zeroizing::new(rt.secret().as_bytes().to_vec()),
-                )
+            turn.store(self, &SecretString::from(rt.secret().clone()))
                 .await?;
         }
         let n = name.to_owned();

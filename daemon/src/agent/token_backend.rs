@@ -1,7 +1,6 @@
 //! What the token broker asks of the agent: the lock and account checks, the vault, the
 //! provider calls and the state file. Nothing here keeps a token: the broker does.
 
-use super::account_ops::REFRESH;
 use super::{Agent, AgentError, now_secs, vault_key};
 use crate::flows::{FlowError, refresh, token::TokenResponse};
 use crate::tokens::{Backend, BrokerError, CacheKey, Credential, Grant, Issued, Refusal};
@@ -10,17 +9,22 @@ use oauth2::TokenResponse as _;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+/// Vault key prefix of an account's refresh token: only the broker, through this backend,
+/// reads or writes it.
+const REFRESH: &str = "refresh";
+
 impl From<BrokerError> for AgentError {
     fn from(e: BrokerError) -> Self {
         match e {
             BrokerError::Stopping => AgentError::Stopping(e.to_string()),
+            BrokerError::NoRefreshToken { .. } => AgentError::NeedsLogin(e.to_string()),
             BrokerError::Unsaved { .. } => AgentError::Storage(e.to_string()),
         }
     }
 }
 
 /// The message of an account that needs a sign-in.
-pub(super) fn needs_login(name: &str, why: &str) -> AgentError {
+fn needs_login(name: &str, why: &str) -> AgentError {
     AgentError::NeedsLogin(format!(
         "account {name:?} needs a new sign-in ({why}): run `keyfob login {name}`"
     ))
@@ -67,15 +71,9 @@ impl Backend for Agent {
         }
     }
 
-    async fn load(&self, account: &str) -> Result<SecretString, AgentError> {
-        let bytes = self
-            .vault
-            .get(&vault_key(REFRESH, account))
-            .await?
-            .ok_or_else(|| needs_login(account, "no refresh token is stored"))?;
-        Ok(SecretString::from(
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ))
+    async fn load(&self, account: &str) -> Result<Option<SecretString>, AgentError> {
+        let bytes = self.vault.get(&vault_key(REFRESH, account)).await?;
+        Ok(bytes.map(|b| SecretString::from(String::from_utf8_lossy(&b).into_owned())))
     }
 
     async fn request(
@@ -142,22 +140,24 @@ impl Backend for Agent {
         }
     }
 
-    async fn store(&self, account: &str, refresh_token: &SecretString) -> Result<(), String> {
+    async fn store(&self, account: &str, refresh_token: &SecretString) -> Result<(), AgentError> {
         let bytes = Zeroizing::new(refresh_token.expose_secret().as_bytes().to_vec());
-        match self.vault.set(&vault_key(REFRESH, account), bytes).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let cause = e.to_string();
-                self.audit.record(crate::audit::Record {
-                    event: "grant.unsaved".into(),
-                    subject: Some(account.to_owned()),
-                    outcome: "error".into(),
-                    detail: Some(cause.clone()),
-                    ..Default::default()
-                });
-                Err(cause)
-            }
-        }
+        Ok(self.vault.set(&vault_key(REFRESH, account), bytes).await?)
+    }
+
+    async fn delete(&self, account: &str) -> Result<(), AgentError> {
+        self.vault.delete(&vault_key(REFRESH, account)).await?;
+        Ok(())
+    }
+
+    fn unsaved(&self, account: &str, cause: &str) {
+        self.audit.record(crate::audit::Record {
+            event: "grant.unsaved".into(),
+            subject: Some(account.to_owned()),
+            outcome: "error".into(),
+            detail: Some(cause.to_owned()),
+            ..Default::default()
+        });
     }
 
     async fn settled(&self, account: &str, claims: Option<serde_json::Value>) {

@@ -104,6 +104,14 @@ pub enum BrokerError {
     /// The daemon is stopping and starts no provider call.
     #[error("keyfobd is stopping and starts no new refresh: run the command again")]
     Stopping,
+    /// The account has no refresh token stored.
+    #[error(
+        "account {account:?} needs a new sign-in (no refresh token is stored): run `keyfob login {account}`"
+    )]
+    NoRefreshToken {
+        /// The account.
+        account: String,
+    },
     /// A rotated refresh token is held in memory only.
     #[error(
         "the provider rotated the refresh token of {account:?}, and it could not be stored: {cause}. keyfobd keeps the new token in memory and retries the write on every request; fix the cause, and do not stop keyfobd until `keyfob daemon status` shows no unsaved grant, or `keyfob login {account}` will be needed"
@@ -119,15 +127,17 @@ pub enum BrokerError {
 /// What the broker asks of the rest of the daemon. Each method concerns one account.
 pub trait Backend: Sync {
     /// The error callers get.
-    type Error: From<BrokerError> + Send;
+    type Error: From<BrokerError> + std::fmt::Display + Send;
 
     /// Whether a provider call may be made for `account` now, and with what grant. MUST fail
     /// when the agent is locked, or the account is unknown, signed out or needs a sign-in.
     fn prepare(&self, account: &str) -> impl Future<Output = Result<Grant, Self::Error>> + Send;
 
-    /// The stored refresh token. MUST fail (naming `keyfob login`) when none is stored.
-    fn load(&self, account: &str)
-    -> impl Future<Output = Result<SecretString, Self::Error>> + Send;
+    /// The stored refresh token, if any.
+    fn load(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Option<SecretString>, Self::Error>> + Send;
 
     /// One token request at the provider for `key`. MUST NOT send the same refresh token
     /// twice when the provider may have acted on the first request (a timeout, a connection
@@ -138,12 +148,18 @@ pub trait Backend: Sync {
         with: Credential<'_>,
     ) -> impl Future<Output = Result<Issued, Refusal<Self::Error>>> + Send;
 
-    /// Stores a refresh token durably; the error says why not, for people.
+    /// Stores a refresh token durably.
     fn store(
         &self,
         account: &str,
         refresh_token: &SecretString,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Deletes the stored refresh token (none stored is not an error).
+    fn delete(&self, account: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// A rotated refresh token could not be stored and is kept in memory: for the audit log.
+    fn unsaved(&self, account: &str, cause: &str);
 
     /// A refresh completed and its refresh token is stored: record its claims, clear marks.
     fn settled(
@@ -187,14 +203,38 @@ pub struct Turn<'a> {
 }
 
 impl Turn<'_> {
-    /// The account's grant was replaced or removed: forget its tokens, and a rotated refresh
-    /// token of the old grant not stored yet.
-    pub fn reset(mut self) {
-        self.gate.pending = None;
-        self.broker.forget(&self.account);
+    /// The account's current refresh token: a kept unsaved one, else the stored one.
+    pub async fn refresh_token<B: Backend>(
+        &self,
+        backend: &B,
+    ) -> Result<Option<SecretString>, B::Error> {
+        match &self.gate.pending {
+            Some(p) => Ok(Some(p.clone())),
+            None => backend.load(&self.account).await,
+        }
     }
 
-    /// A sign-in stored a new grant: forget the old one's tokens, cache the new access token.
+    /// Stores a new grant's refresh token (a sign-in). Until [`Turn::install`], nothing else
+    /// changes: a failed sign-in leaves the old grant as it was.
+    pub async fn store<B: Backend>(
+        &mut self,
+        backend: &B,
+        refresh_token: &SecretString,
+    ) -> Result<(), B::Error> {
+        backend.store(&self.account, refresh_token).await
+    }
+
+    /// Deletes the stored refresh token and forgets the account's tokens (sign-out,
+    /// removal).
+    pub async fn remove<B: Backend>(&mut self, backend: &B) -> Result<(), B::Error> {
+        backend.delete(&self.account).await?;
+        self.gate.pending = None;
+        self.broker.forget(&self.account);
+        Ok(())
+    }
+
+    /// A sign-in stored a new grant: forget the old one's tokens (and a rotated token of
+    /// the old grant not stored yet), cache the new access token.
     pub fn install(mut self, issued: Issued) {
         self.gate.pending = None;
         self.broker.forget(&self.account);
@@ -291,7 +331,14 @@ impl Broker {
                         .map_err(B::Error::from)?;
                     pending
                 }
-                None => backend.load(account).await?,
+                None => {
+                    backend
+                        .load(account)
+                        .await?
+                        .ok_or_else(|| BrokerError::NoRefreshToken {
+                            account: account.to_owned(),
+                        })?
+                }
             }),
         };
         let with = match &presented {
@@ -340,8 +387,10 @@ impl Broker {
                 }
                 Ok(())
             }
-            Err(cause) => {
+            Err(e) => {
+                let cause = e.to_string();
                 tracing::error!(account, cause = %cause, "a rotated refresh token could not be stored; it is kept in memory");
+                backend.unsaved(account, &cause);
                 lock(&self.unsaved).insert(account.to_owned(), cause.clone());
                 Err(BrokerError::Unsaved {
                     account: account.to_owned(),

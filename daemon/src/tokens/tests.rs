@@ -24,6 +24,16 @@ enum Err {
     Broker(BrokerError),
     NeedsLogin(String),
     Provider,
+    Disk,
+}
+
+impl std::fmt::Display for Err {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Err::Disk => f.write_str("No space left on device"),
+            other => write!(f, "{other:?}"),
+        }
+    }
 }
 
 impl From<BrokerError> for Err {
@@ -75,10 +85,8 @@ impl Backend for Fake {
         Ok(Grant::RefreshToken)
     }
 
-    async fn load(&self, a: &str) -> Result<SecretString, Err> {
-        self.stored()
-            .map(SecretString::from)
-            .ok_or_else(|| Err::NeedsLogin(format!("keyfob login {a}")))
+    async fn load(&self, _: &str) -> Result<Option<SecretString>, Err> {
+        Ok(self.stored().map(SecretString::from))
     }
 
     async fn request(&self, _: &CacheKey, with: Credential<'_>) -> Result<Issued, Refusal<Err>> {
@@ -103,13 +111,20 @@ impl Backend for Fake {
         })
     }
 
-    async fn store(&self, _: &str, rt: &SecretString) -> Result<(), String> {
+    async fn store(&self, _: &str, rt: &SecretString) -> Result<(), Err> {
         if self.store_fails.load(Ordering::SeqCst) {
-            return Err("No space left on device".into());
+            return Err(Err::Disk);
         }
         *lock(&self.stored) = Some(rt.expose_secret().to_owned());
         Ok(())
     }
+
+    async fn delete(&self, _: &str) -> Result<(), Err> {
+        *lock(&self.stored) = None;
+        Ok(())
+    }
+
+    fn unsaved(&self, _: &str, _: &str) {}
 
     async fn settled(&self, _: &str, _: Option<serde_json::Value>) {}
 
@@ -248,7 +263,10 @@ async fn a_sign_in_during_a_refresh_waits_for_it_and_its_grant_is_the_one_kept()
         let turn = turn.await;
         // The refresh finished (and stored its rotation) before the sign-in got its turn.
         assert_eq!(fake.stored().as_deref(), Some("r1"));
-        *lock(&fake.stored) = Some("signed-in".into());
+        let mut turn = turn;
+        turn.store(&fake, &SecretString::from("signed-in"))
+            .await
+            .unwrap();
         turn.install(Issued {
             access: SecretString::from("from-sign-in"),
             token_type: "Bearer".into(),
@@ -274,9 +292,8 @@ async fn removal_during_a_refresh_is_not_undone_by_it() {
         fake.entered.notified().await;
         let turn = broker.turn("w");
         fake.open.send_replace(true);
-        let turn = turn.await;
-        *lock(&fake.stored) = None;
-        turn.reset();
+        turn.await.remove(&fake).await.unwrap();
+        // (The turn ends here, with the item removed.)
     });
     refreshed.unwrap();
     assert_eq!(
@@ -285,6 +302,13 @@ async fn removal_during_a_refresh_is_not_undone_by_it() {
         "the finished refresh recreated the item"
     );
     assert!(broker.cached(&key).is_none());
+    let e = broker.token(&key, MIN_TTL, &fake).await.unwrap_err();
+    assert_eq!(
+        e,
+        Err::Broker(BrokerError::NoRefreshToken {
+            account: "w".into()
+        })
+    );
 }
 
 #[tokio::test]
