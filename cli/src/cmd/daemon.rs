@@ -150,6 +150,12 @@ fn status(ctx: &Ctx) -> CliResult {
             st.approvers,
             st.approvals_waiting
         );
+        for u in &st.unsaved {
+            println!(
+                "unsaved:     {}: its rotated refresh token is held in memory only ({}); keyfobd retries the write: fix the cause and keep keyfobd running until this line is gone",
+                u.account, u.cause
+            );
+        }
     }
     Ok(())
 }

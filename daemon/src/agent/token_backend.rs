@@ -41,7 +41,6 @@ pub(super) fn issued(tr: &TokenResponse, id_token: Option<SecretString>) -> Issu
             .map(|s| s.iter().map(|x| x.to_string()).collect())
             .unwrap_or_default(),
         id_token,
-        claims: None,
         refresh_token: tr
             .refresh_token()
             .map(|r| SecretString::from(r.secret().clone())),
@@ -113,22 +112,11 @@ impl Backend for Agent {
         let rt = Zeroizing::new(rt.expose_secret().to_owned());
         match refresh::refresh(&self.auth.http, &ep, &creds, &rt, &key.scopes, audience).await {
             Ok(tr) => {
-                // A refresh whose ID token fails validation keeps the previous claims (its
-                // refresh token is still stored).
-                let (id_token, claims) = match &tr.extra_fields().id_token {
-                    None => (None, None),
-                    Some(raw) => match self.check_id_token(name, raw, None).await {
-                        Ok(c) => (Some(SecretString::from(raw.clone())), Some(c)),
-                        Err(e) => {
-                            tracing::warn!(account = %name, error = %e, "a refresh returned an invalid ID token; kept the previous claims");
-                            (None, None)
-                        }
-                    },
-                };
                 tracing::info!(account = %name, rotated = tr.refresh_token().is_some(), "refreshed");
-                let mut out = issued(&tr, id_token);
-                out.claims = claims;
-                Ok(out)
+                // The ID token is validated in `settled`, once the rotated refresh token is
+                // stored: a JWKS fetch must not widen the window in which a crash loses it.
+                let raw = tr.extra_fields().id_token.clone().map(SecretString::from);
+                Ok(issued(&tr, raw))
             }
             Err(FlowError::InvalidGrant(why)) => Err(Refusal::GrantEnded(why)),
             Err(e) => {
@@ -160,7 +148,24 @@ impl Backend for Agent {
         });
     }
 
-    async fn settled(&self, account: &str, claims: Option<serde_json::Value>) {
+    async fn settled(&self, account: &str, issued: &mut Issued) {
+        // A refresh whose ID token fails validation keeps the previous one and its claims.
+        let claims = match issued.id_token.take() {
+            None => None,
+            Some(raw) => match self
+                .check_id_token(account, raw.expose_secret(), None)
+                .await
+            {
+                Ok(c) => {
+                    issued.id_token = Some(raw);
+                    Some(c)
+                }
+                Err(e) => {
+                    tracing::warn!(account, error = %e, "a refresh returned an invalid ID token; kept the previous claims");
+                    None
+                }
+            },
+        };
         let res = self
             .update_account(account, |a| {
                 a.refresh_in_flight = None;

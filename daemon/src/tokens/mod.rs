@@ -81,10 +81,9 @@ pub struct Issued {
     pub expires_in: Option<Duration>,
     /// Scopes granted.
     pub scopes: Vec<String>,
-    /// A validated ID token, if one came.
+    /// The ID token, if one came (from a refresh: validated by [`Backend::settled`], after
+    /// the rotated refresh token is stored).
     pub id_token: Option<SecretString>,
-    /// Its claims, to record.
-    pub claims: Option<serde_json::Value>,
     /// A new refresh token, if the provider sent one (it rotated).
     pub refresh_token: Option<SecretString>,
 }
@@ -161,12 +160,9 @@ pub trait Backend: Sync {
     /// A rotated refresh token could not be stored and is kept in memory: for the audit log.
     fn unsaved(&self, account: &str, cause: &str);
 
-    /// A refresh completed and its refresh token is stored: record its claims, clear marks.
-    fn settled(
-        &self,
-        account: &str,
-        claims: Option<serde_json::Value>,
-    ) -> impl Future<Output = ()> + Send;
+    /// A refresh completed and its refresh token is stored: validate its ID token (drop it
+    /// when invalid), record its claims, clear marks. Nothing here may delay the store.
+    fn settled(&self, account: &str, issued: &mut Issued) -> impl Future<Output = ()> + Send;
 
     /// The grant ended: record that the account needs a sign-in; the caller's error.
     fn ended(&self, account: &str, why: &str) -> impl Future<Output = Self::Error> + Send;
@@ -347,6 +343,9 @@ impl Broker {
         };
         match backend.request(key, with).await {
             Ok(mut issued) => {
+                // From here until the store completes, a crash loses the grant: nothing else
+                // happens in between.
+                let answered = std::time::Instant::now();
                 if let Some(new) = issued.refresh_token.take() {
                     let rotated = presented
                         .as_ref()
@@ -355,9 +354,12 @@ impl Broker {
                         self.store(account, &mut g, new, backend)
                             .await
                             .map_err(B::Error::from)?;
+                        let window_us =
+                            u64::try_from(answered.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        tracing::info!(account, window_us, "rotated refresh token stored");
                     }
                 }
-                backend.settled(account, issued.claims.take()).await;
+                backend.settled(account, &mut issued).await;
                 Ok(self.cache_issued(key, issued))
             }
             Err(Refusal::GrantEnded(why)) => {

@@ -106,7 +106,6 @@ impl Backend for Fake {
             expires_in: Some(self.life),
             scopes: vec![],
             id_token: None,
-            claims: None,
             refresh_token: Some(SecretString::from(format!("r{n}"))),
         })
     }
@@ -126,7 +125,7 @@ impl Backend for Fake {
 
     fn unsaved(&self, _: &str, _: &str) {}
 
-    async fn settled(&self, _: &str, _: Option<serde_json::Value>) {}
+    async fn settled(&self, _: &str, _: &mut Issued) {}
 
     async fn ended(&self, a: &str, why: &str) -> Err {
         Err::NeedsLogin(format!("{why}: keyfob login {a}"))
@@ -273,7 +272,6 @@ async fn a_sign_in_during_a_refresh_waits_for_it_and_its_grant_is_the_one_kept()
             expires_in: Some(Duration::from_secs(3600)),
             scopes: vec![],
             id_token: None,
-            claims: None,
             refresh_token: None,
         });
     });
