@@ -17,6 +17,9 @@ pub const LOCK_FILE: &str = "agent.lock";
 /// How long a lock held by a process that is exiting is waited for: a killed daemon releases
 /// its locks only once the kernel has closed all its files.
 const EXITING_WAIT: Duration = Duration::from_secs(5);
+/// How long a lock held by a daemon that is stopping (its socket gone, refreshes in flight
+/// finishing) is waited for; within the start timeout of the client that started us.
+const STOPPING_WAIT: Duration = Duration::from_secs(25);
 
 /// What the lock file says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +52,7 @@ impl InstanceLock {
                 what: format!("cannot open the lock file {}", path.display()),
                 source,
             })?;
-        if !lock_waiting_out_exit(&file, &path)? {
+        if !lock_waiting_out_exit(&file, &path)? && !wait_for_stopping_holder(&mut file, &path)? {
             let holder = read_holder(&mut file);
             return Err(ClaimError::AlreadyRunning {
                 pid: holder.as_ref().map(|h| h.pid).unwrap_or(0),
@@ -74,6 +77,43 @@ impl InstanceLock {
             source,
         })?;
         Ok(Self { _file: file })
+    }
+}
+
+/// A holder whose socket no longer answers is stopping (it closed its listener first, and
+/// finishes refreshes in flight before it releases the lock): wait for it, so the client
+/// that started us is served by us instead of being sent to a socket that is gone.
+fn wait_for_stopping_holder(file: &mut File, path: &Path) -> Result<bool, ClaimError> {
+    let deadline = Instant::now() + STOPPING_WAIT;
+    let mut said = false;
+    loop {
+        let holder = read_holder(file);
+        let listening = holder
+            .as_ref()
+            .is_some_and(|h| std::os::unix::net::UnixStream::connect(&h.socket).is_ok());
+        if listening {
+            return Ok(false);
+        }
+        if !said {
+            said = true;
+            tracing::info!(
+                pid = holder.as_ref().map(|h| h.pid),
+                "the agent for this data directory is stopping; waiting for it to exit"
+            );
+        }
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => return Ok(false),
+            Err(TryLockError::Error(source)) => {
+                return Err(ClaimError::Io {
+                    what: format!("cannot lock {}", path.display()),
+                    source,
+                });
+            }
+        }
     }
 }
 
@@ -118,13 +158,19 @@ fn holder_is_exiting(path: &Path) -> bool {
         return false;
     };
     // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the 5th field is the pid, the 6th
-    // major:minor:inode.
-    let inode = format!(":{}", meta.ino());
+    // major:minor (hex) and inode.
+    let dev = meta.dev();
+    let file_id = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev),
+        meta.ino()
+    );
     let pids: Vec<&str> = locks
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() > 5 && f[5].ends_with(&inode)).then(|| f[4])
+            (f.len() > 5 && f[5] == file_id).then(|| f[4])
         })
         .collect();
     !pids.is_empty()
@@ -147,15 +193,26 @@ mod tests {
     #[test]
     fn a_second_lock_on_the_same_data_directory_names_the_first_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let first = InstanceLock::acquire(dir.path(), Path::new("/run/a.sock")).unwrap();
+        let a = dir.path().join("a.sock");
+        let _listening = std::os::unix::net::UnixListener::bind(&a).unwrap();
+        let first = InstanceLock::acquire(dir.path(), &a).unwrap();
         match InstanceLock::acquire(dir.path(), Path::new("/tmp/b.sock")) {
             Err(ClaimError::AlreadyRunning { pid, socket }) => {
                 assert_eq!(pid, std::process::id());
-                assert_eq!(socket, Path::new("/run/a.sock"));
+                assert_eq!(socket, a);
             }
             other => panic!("{other:?}"),
         }
         drop(first);
         InstanceLock::acquire(dir.path(), Path::new("/tmp/b.sock")).unwrap();
+    }
+
+    #[test]
+    fn a_lock_released_by_a_holder_that_stopped_listening_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = InstanceLock::acquire(dir.path(), &dir.path().join("gone.sock")).unwrap();
+        let release = std::thread::spawn(move || drop(first));
+        InstanceLock::acquire(dir.path(), Path::new("/tmp/b.sock")).unwrap();
+        release.join().unwrap();
     }
 }

@@ -155,6 +155,17 @@ impl TestEnv {
         child.wait_with_output().expect("wait keyfob")
     }
 
+    /// `keyfob ARGS` in the background (stdin empty, stdout and stderr piped), for a
+    /// request that waits on a person or a provider.
+    pub fn spawn_keyfob(&self, args: &[&str]) -> Child {
+        self.keyfob_cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn keyfob")
+    }
+
     /// Runs `keyfob ARGS` with empty stdin.
     pub fn keyfob(&self, args: &[&str]) -> Output {
         self.keyfob_in(args, "")

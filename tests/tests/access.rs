@@ -20,16 +20,6 @@ fn status(env: &TestEnv) -> Value {
     serde_json::from_str(&env.ok(&["daemon", "status", "--json"])).expect("status json")
 }
 
-/// `keyfob ARGS` in the background, for a request that waits on a person.
-fn spawn(env: &TestEnv, args: &[&str]) -> Child {
-    env.keyfob_cmd(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn keyfob")
-}
-
 fn finish(c: Child) -> Output {
     c.wait_with_output().expect("wait keyfob")
 }
@@ -87,7 +77,7 @@ fn keyfob_approve_allows_denies_and_remembers_and_decisions_are_revocable() {
     let me = std::env::current_exe().unwrap().display().to_string();
 
     // Deny: the waiting client is refused.
-    let c = spawn(&env, &["secret", "get", "api"]);
+    let c = env.spawn_keyfob(&["secret", "get", "api"]);
     let req = ap.next_request();
     assert!(req.contains("secret for \"api\" (secret.get)"), "{req}");
     assert!(
@@ -100,14 +90,14 @@ fn keyfob_approve_allows_denies_and_remembers_and_decisions_are_revocable() {
     assert!(stderr(&out).contains("denied"), "{}", stderr(&out));
 
     // Allow once: this request gets the value, the next one asks again.
-    let c = spawn(&env, &["secret", "get", "api"]);
+    let c = env.spawn_keyfob(&["secret", "get", "api"]);
     ap.next_request();
     ap.answer("o");
     let out = finish(c);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), SECRET);
 
-    let c = spawn(&env, &["secret", "get", "api"]);
+    let c = env.spawn_keyfob(&["secret", "get", "api"]);
     ap.next_request();
     ap.answer("a");
     assert!(finish(c).status.success());
@@ -124,7 +114,7 @@ fn keyfob_approve_allows_denies_and_remembers_and_decisions_are_revocable() {
 
     // Revoked: asked again; "for a while" is remembered with an expiry.
     env.ok(&["approvals", "revoke", a["id"].as_str().unwrap()]);
-    let c = spawn(&env, &["secret", "get", "api"]);
+    let c = env.spawn_keyfob(&["secret", "get", "api"]);
     ap.next_request();
     ap.answer("f 1h");
     assert!(finish(c).status.success());
@@ -148,7 +138,7 @@ fn an_unanswered_request_times_out_and_only_keyfob_may_approve() {
     env.ok_in(&["secret", "set", "api"], SECRET);
     env.ok_in(&["secret", "set", "other"], SECRET);
     let mut ap = Approver::start(&env);
-    let c = spawn(&env, &["secret", "get", "api"]);
+    let c = env.spawn_keyfob(&["secret", "get", "api"]);
     ap.next_request();
     let out = finish(c);
     assert_eq!(out.status.code(), Some(5));
@@ -162,14 +152,14 @@ fn an_unanswered_request_times_out_and_only_keyfob_may_approve() {
     // A request that times out while the person is still on an earlier prompt is not shown
     // afterwards; an answer that comes too late says so.
     assert_eq!(
-        finish(spawn(&env, &["secret", "get", "other"]))
+        finish(env.spawn_keyfob(&["secret", "get", "other"]))
             .status
             .code(),
         Some(5)
     );
     ap.answer("o");
     ap.line_containing("too late");
-    let c = spawn(&env, &["secret", "get", "api"]);
+    let c = env.spawn_keyfob(&["secret", "get", "api"]);
     let next = ap.next_request();
     assert!(
         next.contains("\"api\""),
@@ -194,7 +184,9 @@ fn two_hundred_concurrent_requests_from_one_client_raise_one_prompt() {
     let (_idp, env, _d) = signed_in(asking_env(""));
     let mut ap = Approver::start(&env);
     keyfob_e2e::raise_fd_limit();
-    let children: Vec<Child> = (0..200).map(|_| spawn(&env, &["token", "work"])).collect();
+    let children: Vec<Child> = (0..200)
+        .map(|_| env.spawn_keyfob(&["token", "work"]))
+        .collect();
     // Every request reaches the prompt before anyone answers.
     wait_until(
         Duration::from_secs(60),
@@ -381,7 +373,7 @@ fn lock_drops_cached_tokens_and_unlock_needs_the_passphrase_or_a_person() {
     // Without a passphrase, a person confirms through an approver.
     env.ok(&["lock"]);
     let mut ap = Approver::start(&env);
-    let c = spawn(&env, &["unlock"]);
+    let c = env.spawn_keyfob(&["unlock"]);
     let req = ap.next_request();
     assert!(req.contains("to unlock the agent"), "{req}");
     ap.answer("o");

@@ -128,3 +128,38 @@ fn a_client_that_meets_a_daemon_killed_under_it_gets_its_answer_from_a_new_one()
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("gh "));
     assert_ne!(env.daemon_pid(), Some(old));
 }
+
+#[test]
+fn a_client_during_an_orderly_stop_is_served_by_the_next_daemon() {
+    use keyfob_e2e::scripted::Scripted;
+    let s = Scripted::start();
+    let env = TestEnv::with_scripted(&s);
+    env.wait_for_token_expiry("s");
+    // A refresh is at the provider when the stop comes: the daemon closes its socket and
+    // finishes the refresh before it exits.
+    let held = s.hold_next_refresh();
+    let caller = env.spawn_keyfob(&["token", "s"]);
+    held.wait_arrived();
+    let stop = env.spawn_keyfob(&["daemon", "stop"]);
+    wait_until(
+        Duration::from_secs(30),
+        "the daemon to wait for the refresh in flight",
+        || env.logs().contains("waiting for refreshes in flight"),
+    );
+    // A client now finds no socket and starts a daemon, which must wait for the old one.
+    let client = env.spawn_keyfob(&["otp", "list"]);
+    wait_until(
+        Duration::from_secs(30),
+        "the new daemon to wait for the stopping one",
+        || env.logs().contains("is stopping; waiting for it to exit"),
+    );
+    held.release();
+    for child in [caller, stop, client] {
+        let out = child.wait_with_output().expect("wait keyfob");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

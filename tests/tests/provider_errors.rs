@@ -6,9 +6,6 @@ use std::time::Duration;
 
 fn env_with(s: &Scripted) -> TestEnv {
     let env = TestEnv::new();
-    let dir = env.root().join("config/keyfob/plugins/scripted");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("plugin.toml"), s.manifest("scripted")).unwrap();
     // A broken user plugin next to it is skipped, with the offending key named in the log.
     let bad = env.root().join("config/keyfob/plugins/broken");
     std::fs::create_dir_all(&bad).unwrap();
@@ -17,21 +14,7 @@ fn env_with(s: &Scripted) -> TestEnv {
         "id = \"broken\"\nname = \"B\"\nkind = \"oauth2\"\nflows = [\"device\"]\ncolour = \"red\"\n",
     )
     .unwrap();
-    env.ok(&[
-        "account",
-        "add",
-        "s",
-        "--provider",
-        "scripted",
-        "--client-id",
-        "c",
-    ]);
-    let out = env.keyfob(&["login", "s", "--device", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let env = env.with_scripted_in_place(s);
     // The sign-in's access token lives 1 s: once it has expired, each call refreshes.
     env.wait_for_token_expiry("s");
     env

@@ -7,18 +7,9 @@ use keyfob_e2e::scripted::{CLOSE, Scripted};
 use keyfob_e2e::{SmallDisk, TestEnv, wait_until};
 use keyfob_proto::Client;
 use keyfob_proto::methods::{TokenGet, TokenParams};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn spawn(env: &TestEnv, args: &[&str]) -> Child {
-    env.keyfob_cmd(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn keyfob")
-}
 
 fn finish(child: Child) -> (bool, String, String) {
     let out = child.wait_with_output().expect("wait keyfob");
@@ -100,7 +91,7 @@ fn a_rotated_refresh_token_is_kept_when_the_disk_fills_before_it_is_stored() {
     let env = env.with_scripted_in_place(&s);
     env.wait_for_token_expiry("s");
     let held = s.hold_next_refresh();
-    let caller = spawn(&env, &["token", "s"]);
+    let caller = env.spawn_keyfob(&["token", "s"]);
     held.wait_arrived();
     // The in-flight mark is on disk; now the disk fills before the rotated token is stored.
     let filler = disk.fill();
@@ -149,9 +140,9 @@ fn an_orderly_stop_waits_for_a_slow_refresh_and_keeps_its_rotation() {
     let env = TestEnv::with_scripted(&s);
     env.wait_for_token_expiry("s");
     let held = s.hold_next_refresh();
-    let caller = spawn(&env, &["token", "s"]);
+    let caller = env.spawn_keyfob(&["token", "s"]);
     held.wait_arrived();
-    let stop = spawn(&env, &["daemon", "stop"]);
+    let stop = env.spawn_keyfob(&["daemon", "stop"]);
     wait_until(
         Duration::from_secs(30),
         "the daemon to wait for the refresh in flight",
@@ -220,10 +211,10 @@ fn a_sign_in_during_a_refresh_is_not_overwritten_by_the_old_grant() {
     let env = TestEnv::with_scripted(&s);
     env.wait_for_token_expiry("s");
     let held = s.hold_next_refresh();
-    let caller = spawn(&env, &["token", "s"]);
+    let caller = env.spawn_keyfob(&["token", "s"]);
     held.wait_arrived();
     let signins = s.device_grants();
-    let login = spawn(&env, &["login", "s", "--device", "--json"]);
+    let login = env.spawn_keyfob(&["login", "s", "--device", "--json"]);
     wait_until(
         Duration::from_secs(30),
         "the new sign-in's token request",

@@ -43,6 +43,7 @@ fn soak(env: &TestEnv, idp: &Idp, label: &str) -> Report {
     let state = env.data_dir().join("state.json");
     let mut report = Report::default();
     for round in 0..rounds() {
+        let log_before = std::fs::metadata(env.log_path()).map_or(0, |m| m.len() as usize);
         // A fresh daemon has no cached token: this call refreshes (and the provider rotates).
         let mut caller = env
             .keyfob_cmd(&["token", "work"])
@@ -74,11 +75,20 @@ fn soak(env: &TestEnv, idp: &Idp, label: &str) -> Report {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
         let _ = caller.wait_with_output();
+        // What the killed daemon logged: whether it had finished storing the rotated token.
+        let killed_log = std::fs::read(env.log_path()).unwrap_or_default();
+        let stored_before_kill =
+            String::from_utf8_lossy(&killed_log[log_before.min(killed_log.len())..])
+                .contains("rotated refresh token stored");
         let out = env.keyfob(&["token", "work"]);
         let err = String::from_utf8_lossy(&out.stderr);
         match out.status.code() {
             Some(0) => report.kept += 1,
             Some(7) if err.contains("keyfob login work") => {
+                assert!(
+                    !stored_before_kill,
+                    "round {round}: the rotated token was stored, and still the grant was lost"
+                );
                 report.lost += 1;
                 env.device_login("work", idp);
             }

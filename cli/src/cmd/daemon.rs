@@ -169,7 +169,7 @@ fn wait_for_exit(ctx: &Ctx) -> CliResult {
         return Ok(());
     };
     // An orderly stop first lets refreshes in flight finish (bounded by the HTTP timeout).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
         match lock.try_lock_shared() {
             Ok(()) => return Ok(()),
@@ -179,7 +179,7 @@ fn wait_for_exit(ctx: &Ctx) -> CliResult {
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(CliError::new(
                     code::AGENT,
-                    "keyfobd closed its connections but has not exited after 60 s; see its log",
+                    "keyfobd closed its connections but has not exited after 90 s; see its log",
                 ));
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),

@@ -528,7 +528,7 @@ impl Agent {
         }
         // Let refreshes already talking to a provider finish and store their rotated refresh
         // token; later ones see the lock before calling out.
-        self.tokens.quiesce().await;
+        self.tokens.quiesce(self).await;
         self.vault.lock().await;
         self.access.wake.notify_one();
         tracing::info!(reason, "agent locked");

@@ -323,9 +323,13 @@ impl Agent {
         // its rotation) first, so it can never write over this sign-in.
         let mut turn = self.tokens.turn(name).await;
         let mut st = self.state.lock().await;
-        if let Some(rt) = tr.refresh_token() {
-            turn.store(self, &SecretString::from(rt.secret().clone()))
-                .await?;
+        match tr.refresh_token() {
+            Some(rt) => {
+                turn.store(self, &SecretString::from(rt.secret().clone()))
+                    .await?
+            }
+            // A grant without a refresh token: an older grant's token must not outlive it.
+            None => turn.remove(self).await?,
         }
         let n = name.to_owned();
         st.update(|s| {

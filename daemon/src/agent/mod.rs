@@ -190,8 +190,8 @@ impl Agent {
     /// At a stop: waits for refreshes in flight (bounded by the provider timeout) and starts
     /// no new ones, so a rotated refresh token the provider already issued is stored.
     pub async fn finish_refreshes(&self) {
-        // One request's timeout, plus its retries' back-off and a 429's wait.
-        let bound = crate::flows::HTTP_TIMEOUT + std::time::Duration::from_secs(15);
+        // Endpoint discovery and the one request in flight (no retry starts once stopping).
+        let bound = crate::flows::HTTP_TIMEOUT * 2 + std::time::Duration::from_secs(5);
         if tokio::time::timeout(bound, self.tokens.stop(self))
             .await
             .is_err()

@@ -30,6 +30,25 @@ fn needs_login(name: &str, why: &str) -> AgentError {
     ))
 }
 
+/// A provider's error text with the refresh token it was sent taken out: a hostile provider
+/// may echo it, and the text reaches the state file, the logs and the caller.
+fn scrub(e: FlowError, token: &str) -> FlowError {
+    let clean = |m: String| {
+        if token.is_empty() {
+            m
+        } else {
+            m.replace(token, "[redacted]")
+        }
+    };
+    match e {
+        FlowError::InvalidGrant(m) => FlowError::InvalidGrant(clean(m)),
+        FlowError::Provider(m) => FlowError::Provider(clean(m)),
+        FlowError::Transient(m) => FlowError::Transient(clean(m)),
+        FlowError::Config(m) => FlowError::Config(clean(m)),
+        other => other,
+    }
+}
+
 /// What the broker keeps of a token response.
 pub(super) fn issued(tr: &TokenResponse, id_token: Option<SecretString>) -> Issued {
     Issued {
@@ -110,7 +129,21 @@ impl Backend for Agent {
             .map_err(failed)?;
         let audience = key.audience.as_deref().or(record.audience.as_deref());
         let rt = Zeroizing::new(rt.expose_secret().to_owned());
-        match refresh::refresh(&self.auth.http, &ep, &creds, &rt, &key.scopes, audience).await {
+        // No new attempt once the daemon is stopping: the stop waits for this one only.
+        let shutdown = self.shutdown_signal();
+        let may_retry = move || !*shutdown.borrow();
+        let outcome = refresh::refresh(
+            &self.auth.http,
+            &ep,
+            &creds,
+            &rt,
+            &key.scopes,
+            audience,
+            &may_retry,
+        )
+        .await
+        .map_err(|e| scrub(e, &rt));
+        match outcome {
             Ok(tr) => {
                 tracing::info!(account = %name, rotated = tr.refresh_token().is_some(), "refreshed");
                 // The ID token is validated in `settled`, once the rotated refresh token is

@@ -141,6 +141,10 @@ impl Agent {
                 _ = super::stopped(&mut shutdown) => return,
                 _ = tick.tick() => {}
             }
+            // Locked: no provider call, and no store the locked vault would refuse.
+            if self.access.locked() {
+                continue;
+            }
             self.tokens.refresh_ahead(&*self).await;
         }
     }

@@ -14,7 +14,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest `Retry-After` waited for inside one request; longer ones are reported.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
-/// One refresh, retried when the connection could not be opened, on 5xx answers and 429 (waiting `Retry-After`
+/// One refresh, retried (while `may_retry` says so: not once the daemon is stopping) when the
+/// connection could not be opened, on 5xx answers and 429 (waiting `Retry-After`
 /// up to 10 s): the provider did not act on those. A timeout is not retried: the provider may
 /// have acted on it.
 pub async fn refresh(
@@ -24,6 +25,7 @@ pub async fn refresh(
     refresh_token: &str,
     scopes: &[String],
     audience: Option<&str>,
+    may_retry: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<TokenResponse, FlowError> {
     let c = client(ep, creds)?;
     let rt = RefreshToken::new(refresh_token.to_owned());
@@ -78,6 +80,18 @@ pub async fn refresh(
                     );
                 }
             }
+            if let oauth2::RequestTokenError::Parse(..) = &e
+                && seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some_and(|s| (200..300).contains(&s.status))
+            {
+                // A success the token type cannot read: the provider has likely rotated
+                // already, and sending the old token again would revoke the grant.
+                return FlowError::Provider(
+                    "the provider answered the refresh with a token response Keyfob cannot read; its outcome is unknown, so it is not sent again".into(),
+                );
+            }
             classify(e)
         });
         let seen = *seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -91,7 +105,7 @@ pub async fn refresh(
                 }),
             ) => {
                 let wait = retry_after.unwrap_or(1);
-                if wait <= MAX_RETRY_AFTER.as_secs() && attempt < ATTEMPTS {
+                if wait <= MAX_RETRY_AFTER.as_secs() && attempt < ATTEMPTS && may_retry() {
                     tracing::warn!(
                         attempt,
                         wait,
@@ -112,7 +126,8 @@ pub async fn refresh(
             Err(e)
                 if e.is_transient()
                     && !matches!(e, FlowError::RateLimited(_))
-                    && attempt < ATTEMPTS =>
+                    && attempt < ATTEMPTS
+                    && may_retry() =>
             {
                 tracing::warn!(attempt, error = %e, "refresh failed; retrying");
                 tokio::time::sleep(backoff).await;

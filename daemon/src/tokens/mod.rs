@@ -468,12 +468,19 @@ impl Broker {
         }
     }
 
-    /// Waits for every refresh, sign-in or removal in flight, then drops all access tokens
-    /// (the lock). Kept rotated refresh tokens stay: they are grants, not caches.
-    pub async fn quiesce(&self) {
-        let gates: Vec<_> = lock(&self.gates).values().cloned().collect();
-        for g in gates {
-            drop(g.lock().await);
+    /// Waits for every refresh, sign-in or removal in flight, tries once more to store kept
+    /// rotated tokens (the vault locks next), then drops all access tokens (the lock). Kept
+    /// rotated refresh tokens that still cannot be stored stay: they are grants, not caches.
+    pub async fn quiesce<B: Backend>(&self, backend: &B) {
+        let gates: Vec<(String, Arc<tokio::sync::Mutex<Gate>>)> = lock(&self.gates)
+            .iter()
+            .map(|(a, g)| (a.clone(), Arc::clone(g)))
+            .collect();
+        for (account, gate) in gates {
+            let mut g = gate.lock().await;
+            if let Some(p) = g.pending.clone() {
+                let _ = self.store(&account, &mut g, p, backend).await;
+            }
         }
         lock(&self.cache).clear();
         lock(&self.used).clear();

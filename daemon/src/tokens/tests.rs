@@ -250,49 +250,58 @@ async fn a_waiter_for_another_cache_key_is_not_handed_an_expired_token() {
     assert_eq!(fake.calls(), 3);
 }
 
+/// Asks for account "w"'s turn while a refresh of its own token is at the provider; the
+/// refresh's outcome, and the turn (granted only once that refresh has finished).
+async fn turn_during_refresh<'a>(
+    broker: &'a Broker,
+    fake: &Fake,
+) -> (Result<CachedToken, Err>, Turn<'a>) {
+    fake.open.send_replace(false);
+    let key = CacheKey::account("w");
+    tokio::join!(
+        broker.token(&key, MIN_TTL, fake),
+        async {
+            fake.entered.notified().await;
+            let turn = broker.turn("w");
+            fake.open.send_replace(true);
+            turn.await
+        }
+    )
+}
+
 #[tokio::test]
 async fn a_sign_in_during_a_refresh_waits_for_it_and_its_grant_is_the_one_kept() {
     let (_, broker, fake) = setup(3600);
-    fake.open.send_replace(false);
-    let key = CacheKey::account("w");
-    let (refreshed, ()) = tokio::join!(broker.token(&key, MIN_TTL, &fake), async {
-        fake.entered.notified().await;
-        let turn = broker.turn("w");
-        fake.open.send_replace(true);
-        let turn = turn.await;
-        // The refresh finished (and stored its rotation) before the sign-in got its turn.
-        assert_eq!(fake.stored().as_deref(), Some("r1"));
-        let mut turn = turn;
-        turn.store(&fake, &SecretString::from("signed-in"))
-            .await
-            .unwrap();
-        turn.install(Issued {
-            access: SecretString::from("from-sign-in"),
-            token_type: "Bearer".into(),
-            expires_in: Some(Duration::from_secs(3600)),
-            scopes: vec![],
-            id_token: None,
-            refresh_token: None,
-        });
-    });
+    let (refreshed, mut turn) = turn_during_refresh(&broker, &fake).await;
     refreshed.unwrap();
+    // The refresh finished (and stored its rotation) before the sign-in got its turn.
+    assert_eq!(fake.stored().as_deref(), Some("r1"));
+    turn.store(&fake, &SecretString::from("signed-in"))
+        .await
+        .unwrap();
+    turn.install(Issued {
+        access: SecretString::from("from-sign-in"),
+        token_type: "Bearer".into(),
+        expires_in: Some(Duration::from_secs(3600)),
+        scopes: vec![],
+        id_token: None,
+        refresh_token: None,
+    });
     assert_eq!(fake.stored().as_deref(), Some("signed-in"));
-    let t = broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    let t = broker
+        .token(&CacheKey::account("w"), MIN_TTL, &fake)
+        .await
+        .unwrap();
     assert_eq!(access(&t), "from-sign-in");
 }
 
 #[tokio::test]
 async fn removal_during_a_refresh_is_not_undone_by_it() {
     let (_, broker, fake) = setup(3600);
-    fake.open.send_replace(false);
     let key = CacheKey::account("w");
-    let (refreshed, ()) = tokio::join!(broker.token(&key, MIN_TTL, &fake), async {
-        fake.entered.notified().await;
-        let turn = broker.turn("w");
-        fake.open.send_replace(true);
-        turn.await.remove(&fake).await.unwrap();
-        // (The turn ends here, with the item removed.)
-    });
+    let (refreshed, mut turn) = turn_during_refresh(&broker, &fake).await;
+    turn.remove(&fake).await.unwrap();
+    drop(turn);
     refreshed.unwrap();
     assert_eq!(
         fake.stored(),
