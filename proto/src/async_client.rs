@@ -31,6 +31,10 @@ impl std::fmt::Debug for AsyncClient {
 impl AsyncClient {
     /// Connects and says `hello`.
     pub async fn connect(path: &Path, client: &str) -> Result<Self, ClientError> {
+        use interprocess::local_socket::traits::StreamCommon as _;
+        if let Some(why) = crate::ownership::unsafe_socket_dir(path) {
+            return Err(ClientError::Unsafe(why));
+        }
         let name = path
             .to_fs_name::<GenericFilePath>()
             .map_err(|source| ClientError::Connect {
@@ -51,6 +55,10 @@ impl AsyncClient {
                     source,
                 },
             })?;
+        let peer = stream.peer_creds().ok().and_then(|c| c.euid());
+        if let Some(why) = crate::ownership::unsafe_peer(path, peer) {
+            return Err(ClientError::Unsafe(why));
+        }
         let mut this = Self {
             reader: BufReader::new(stream),
             next_id: 0,

@@ -41,6 +41,10 @@ pub enum ClientError {
         "the keyfob daemon closed the connection (it may have stopped; see `keyfob daemon status`)"
     )]
     Closed,
+    /// The socket is not this user's agent (a foreign or open directory, a symlink, a peer of
+    /// another uid): nothing was sent.
+    #[error("{0}")]
+    Unsafe(String),
     /// The daemon closed the connection before answering `hello`: it was stopping or was
     /// killed, and did not act on anything sent.
     #[error(
@@ -97,15 +101,20 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Opens the socket at `path`, mapping "nobody there" to [`ClientError::NotRunning`].
+/// Opens the socket at `path`, mapping "nobody there" to [`ClientError::NotRunning`]; refuses
+/// (before sending anything) a socket that is not this user's agent.
 pub fn connect_stream(path: &Path) -> Result<Stream, ClientError> {
+    use interprocess::local_socket::traits::StreamCommon as _;
+    if let Some(why) = crate::ownership::unsafe_socket_dir(path) {
+        return Err(ClientError::Unsafe(why));
+    }
     let name = path
         .to_fs_name::<GenericFilePath>()
         .map_err(|source| ClientError::Connect {
             path: path.to_owned(),
             source,
         })?;
-    Stream::connect(name).map_err(|source| match source.kind() {
+    let stream = Stream::connect(name).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning {
             path: path.to_owned(),
             source,
@@ -114,7 +123,12 @@ pub fn connect_stream(path: &Path) -> Result<Stream, ClientError> {
             path: path.to_owned(),
             source,
         },
-    })
+    })?;
+    let peer = stream.peer_creds().ok().and_then(|c| c.euid());
+    if let Some(why) = crate::ownership::unsafe_peer(path, peer) {
+        return Err(ClientError::Unsafe(why));
+    }
+    Ok(stream)
 }
 
 /// A broken connection before the `hello` reply means the daemon went away (the daemon

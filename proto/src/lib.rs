@@ -9,6 +9,7 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod methods;
+pub mod ownership;
 pub mod paths;
 pub mod sensitive;
 pub mod wire;

@@ -435,6 +435,49 @@ impl Drop for SmallDisk {
     }
 }
 
+/// The second Unix user the multi-user tests run as.
+pub const OTHER: &str = "keyfob-e2e-other";
+
+/// Creates (once) an unprivileged user and returns its uid and gid.
+pub fn other_user() -> (u32, u32) {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test creates a second user and must run as root (CI does); run scripts/test as root"
+    );
+    let id = |flag: &str| {
+        std::process::Command::new("id")
+            .args([flag, OTHER])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+            })
+    };
+    if id("-u").is_none() {
+        let out = tool("useradd", "passwd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                OTHER,
+            ])
+            .output()
+            .unwrap();
+        // Another test process may have created it meanwhile.
+        assert!(
+            out.status.success() || id("-u").is_some(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (id("-u").unwrap(), id("-g").unwrap())
+}
+
 /// Lifts this process's soft open-files limit to the hard one, for tests holding many sockets.
 pub fn raise_fd_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};

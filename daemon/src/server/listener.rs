@@ -138,7 +138,14 @@ impl Claim {
 fn prepare_dir(dir: &Path) -> Result<(), ClaimError> {
     crate::atomic::ensure_private_dir(dir)
         .map_err(io(format!("cannot create {}", dir.display())))?;
-    let meta = fs::metadata(dir).map_err(io(format!("cannot inspect {}", dir.display())))?;
+    let meta =
+        fs::symlink_metadata(dir).map_err(io(format!("cannot inspect {}", dir.display())))?;
+    if meta.file_type().is_symlink() {
+        return Err(ClaimError::Unsafe(format!(
+            "{} is a symbolic link: keyfobd listens only in a directory of its own; remove the link or set KEYFOB_SOCKET to a path of your own",
+            dir.display()
+        )));
+    }
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         return Err(ClaimError::Unsafe(format!(

@@ -258,15 +258,12 @@ async fn turn_during_refresh<'a>(
 ) -> (Result<CachedToken, Err>, Turn<'a>) {
     fake.open.send_replace(false);
     let key = CacheKey::account("w");
-    tokio::join!(
-        broker.token(&key, MIN_TTL, fake),
-        async {
-            fake.entered.notified().await;
-            let turn = broker.turn("w");
-            fake.open.send_replace(true);
-            turn.await
-        }
-    )
+    tokio::join!(broker.token(&key, MIN_TTL, fake), async {
+        fake.entered.notified().await;
+        let turn = broker.turn("w");
+        fake.open.send_replace(true);
+        turn.await
+    })
 }
 
 #[tokio::test]
