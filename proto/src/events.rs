@@ -130,4 +130,21 @@ impl Event {
             Event::AccountChanged { .. } => EVENT_NAMES[8],
         }
     }
+
+    /// The account or entry the event concerns, if any (a scoped agent key hears only its
+    /// own).
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Event::OtpChanged { name, .. }
+            | Event::SecretChanged { name, .. }
+            | Event::AccountChanged { name, .. } => Some(name),
+            Event::SigninStarted { account, .. } | Event::SigninFinished { account, .. } => {
+                Some(account)
+            }
+            Event::ApprovalRequested(r) => Some(&r.account),
+            Event::DaemonStopping | Event::ApprovalResolved { .. } | Event::LockChanged { .. } => {
+                None
+            }
+        }
+    }
 }

@@ -52,8 +52,9 @@ pub fn need<'a>(method: &str, params: &'a Value) -> Need<'a> {
     match method {
         TokenGet::NAME if flag("id_token") || flag("claims") => named(Operation::IdToken),
         TokenGet::NAME => named(Operation::Token),
-        OtpCode::NAME | RecoveryTake::NAME => named(Operation::Otp),
-        SecretGet::NAME | OtpUri::NAME => named(Operation::Secret),
+        OtpCode::NAME => named(Operation::Otp),
+        // Recovery codes are secrets: each one signs in without the second factor.
+        SecretGet::NAME | OtpUri::NAME | RecoveryTake::NAME => named(Operation::Secret),
         OtpList::NAME
         | SecretList::NAME
         | AccountList::NAME
@@ -346,6 +347,12 @@ impl Agent {
     }
 
     /// The key with SHA-256 `hash`, if it is still in force; records its use.
+    /// The accounts whose events a key's connection may hear: `None` (all) for an admin key.
+    pub async fn key_event_scope(&self, hash: &str) -> Result<Option<Vec<String>>, RpcError> {
+        let key = self.key_in_force(hash).await?;
+        Ok((!key.info.ops.contains(&Operation::Admin)).then(|| key.info.accounts.clone()))
+    }
+
     async fn key_in_force(&self, hash: &str) -> Result<KeyRecord, RpcError> {
         let mut st = self.state.lock().await;
         let Some(i) = st.get().keys.iter().position(|k| k.sha256 == hash) else {
@@ -689,6 +696,11 @@ mod tests {
         let p = serde_json::json!({"name": "gh"});
         assert_eq!(need(TokenGet::NAME, &p), Need::Use(Operation::Token, "gh"));
         assert_eq!(need(OtpUri::NAME, &p), Need::Use(Operation::Secret, "gh"));
+        assert_eq!(
+            need(RecoveryTake::NAME, &p),
+            Need::Use(Operation::Secret, "gh")
+        );
+        assert_eq!(need(OtpCode::NAME, &p), Need::Use(Operation::Otp, "gh"));
         assert_eq!(need(KeyCreate::NAME, &p), Need::Admin(Some("gh")));
         assert_eq!(need(ApprovalDecide::NAME, &p), Need::Approver);
         assert_eq!(need(Status::NAME, &p), Need::Open);

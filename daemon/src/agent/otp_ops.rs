@@ -43,6 +43,15 @@ struct RecoveryCode {
 }
 
 impl Agent {
+    /// Whether `at` is more than one period ahead for the entry `name` (codes for later).
+    pub async fn otp_code_ahead(&self, name: &str, at: u64) -> bool {
+        let st = self.state.lock().await;
+        st.get()
+            .otp
+            .get(name)
+            .is_some_and(|r| at > now_secs().saturating_add(r.params.period))
+    }
+
     /// `otp.add`.
     pub async fn otp_add(&self, p: OtpAddParams) -> Result<OtpInfo, AgentError> {
         names::validate("OTP entry", &p.name).map_err(AgentError::Invalid)?;

@@ -2,7 +2,7 @@
 
 use super::peer::Peer;
 use crate::agent::Agent;
-use crate::agent::access_ops::{Caller, need};
+use crate::agent::access_ops::{Caller, Need, need};
 use crate::policy::approval::ApproverGuard;
 use keyfob_proto::events::EVENT_NAMES;
 use keyfob_proto::methods::*;
@@ -16,6 +16,8 @@ pub struct Session {
     caller: Caller,
     hello: bool,
     events: Option<HashSet<String>>,
+    /// For a scoped agent key: the accounts whose events it may hear.
+    scope: Option<Vec<String>>,
     /// Events for this connection, taken by the connection loop once subscribed.
     pub rx: Option<tokio::sync::broadcast::Receiver<Event>>,
     /// Held while this connection is an approver.
@@ -58,6 +60,7 @@ impl Session {
             caller,
             hello: false,
             events: None,
+            scope: None,
             rx: None,
             approver: None,
         }
@@ -70,9 +73,15 @@ impl Session {
 
     /// Whether this connection subscribed to `ev`.
     pub fn wants(&self, ev: &Event) -> bool {
-        self.events
-            .as_ref()
-            .is_some_and(|set| set.is_empty() || set.contains(ev.name()))
+        let in_scope = match (&self.scope, ev.subject()) {
+            (Some(accounts), Some(subject)) => accounts.iter().any(|a| a == subject),
+            _ => true,
+        };
+        in_scope
+            && self
+                .events
+                .as_ref()
+                .is_some_and(|set| set.is_empty() || set.contains(ev.name()))
     }
 }
 
@@ -178,10 +187,16 @@ pub async fn dispatch(
     let reply = if method == Hello::NAME || !session.hello {
         run(agent, session, method, params).await
     } else {
-        match agent
-            .authorize(&session.caller, method, need(method, &params))
-            .await
+        let mut need = need(method, &params);
+        // A code for later is an admin operation: one allowed request must not mint codes
+        // to be used once the person has looked away.
+        if method == OtpCode::NAME
+            && let (Need::Use(_, name), Some(at)) = (need, params.get("at").and_then(Value::as_u64))
+            && agent.otp_code_ahead(name, at).await
         {
+            need = Need::Admin(Some(name));
+        }
+        match agent.authorize(&session.caller, method, need).await {
             Ok(()) => run(agent, session, method, params).await,
             Err(e) => Err((e, Outcome::Continue)),
         }
@@ -280,6 +295,12 @@ async fn run(
                     ),
                     Outcome::Continue,
                 ));
+            }
+            if let Some(hash) = &session.caller.key {
+                match agent.key_event_scope(hash).await {
+                    Ok(scope) => session.scope = scope,
+                    Err(e) => return Err((e, Outcome::Continue)),
+                }
             }
             session.events = Some(p.events.into_iter().collect());
             session.rx.get_or_insert_with(|| agent.subscribe());
