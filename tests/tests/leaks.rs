@@ -82,7 +82,7 @@ impl Run {
 
 #[test]
 fn no_secret_appears_in_logs_audit_or_messages_after_a_full_run() {
-    // Access tokens live 2 s: every token request refreshes and rotates the refresh token.
+    // Access tokens live 2 s: token requests after expiry refresh and rotate the refresh token.
     let idp = Idp::start(2);
     let mut env = TestEnv::new();
     let ss = SecretService::start(env.root(), &env.root().join("home"), true, "pw");
@@ -105,7 +105,8 @@ fn no_secret_appears_in_logs_audit_or_messages_after_a_full_run() {
         &["otp", "recovery", "site", "--add", "-"],
         &format!("{}\n{}\n", codes[0], codes[1]),
     );
-    run.ok(&["otp", "recovery", "site"], "");
+    // A recovery code is a secret: a person approves it.
+    run.approved(&mut ap, &["otp", "recovery", "site"], "o");
     // A malformed seed that contains the real one is refused without echoing it.
     run.fails(
         &["otp", "add", "bad", "--secret", "-"],

@@ -45,11 +45,26 @@ fn listener(
     (child, out)
 }
 
-/// What the listener received: its lines after "ready", once it is stopped.
-fn received(mut child: Child, out: BufReader<std::process::ChildStdout>) -> Vec<String> {
+/// What the listener received before now: a sentinel connection goes last (the listener
+/// serves connections one at a time), and every line before its own is returned.
+fn received(
+    socket: &Path,
+    mut child: Child,
+    out: BufReader<std::process::ChildStdout>,
+) -> Vec<String> {
+    use std::io::Write;
+    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("sentinel");
+    s.write_all(b"sentinel\n").expect("sentinel");
+    let mut got = Vec::new();
+    for line in out.lines().map_while(Result::ok) {
+        if line.contains("sentinel") {
+            break;
+        }
+        got.push(line);
+    }
     let _ = child.kill();
     let _ = child.wait();
-    out.lines().map_while(Result::ok).collect()
+    got
 }
 
 #[test]
@@ -74,7 +89,7 @@ fn a_socket_directory_planted_by_another_user_gets_no_hello_key_or_secret() {
         err.contains("refusing to talk to") && err.contains(&planted.display().to_string()),
         "{err}"
     );
-    let got = received(child, out);
+    let got = received(&socket, child, out);
     assert!(got.is_empty(), "the planted socket received {got:?}");
 }
 
@@ -98,6 +113,6 @@ fn a_listener_of_another_uid_in_our_own_directory_gets_nothing() {
         "{err}"
     );
     // The client connected (that is how it learned the peer's uid) and sent nothing.
-    let got = received(child, out);
+    let got = received(&socket, child, out);
     assert_eq!(got, vec!["b''".to_owned()], "the listener received {got:?}");
 }
