@@ -33,6 +33,9 @@ pub struct Client {
     /// For an interactive shell, its terminal session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal_session: Option<i32>,
+    /// An interpreter running inline code (`-c`, `-e`, stdin), not a script.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
     /// The Keyfob program that connected on the client's behalf.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
@@ -81,7 +84,7 @@ fn hash(line: &[u8]) -> String {
 }
 
 enum Msg {
-    Record(Record),
+    Record(Box<Record>),
     Flush(std::sync::mpsc::Sender<()>),
 }
 
@@ -113,7 +116,7 @@ impl Audit {
                 while let Some(m) = rx.blocking_recv() {
                     match m {
                         Msg::Record(r) => {
-                            if let Err(e) = writer.append(r) {
+                            if let Err(e) = writer.append(*r) {
                                 tracing::error!(error = %e, "cannot write the audit log");
                             }
                         }
@@ -129,7 +132,7 @@ impl Audit {
 
     /// Records an event (never blocks the caller).
     pub fn record(&self, r: Record) {
-        let _ = self.tx.send(Msg::Record(r));
+        let _ = self.tx.send(Msg::Record(Box::new(r)));
     }
 
     /// Like [`Audit::flush`], without blocking the runtime.

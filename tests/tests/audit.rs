@@ -106,13 +106,21 @@ fn scripts_are_identified_by_their_path_and_shells_by_their_terminal() {
     let mut c = keyfob_e2e::tool("python3", "python3");
     c.arg(&py);
     run(c);
-    // An interactive shell on a terminal (`script` gives it one) is identified by its session.
+    // An interactive shell on a terminal (`script` gives it one) is identified by its session:
+    // its startup file runs the command, as a person typing it would.
+    let rc = env.root().join("rc");
+    std::fs::write(
+        &rc,
+        format!("{} secret get k >/dev/null\nexit\n", keyfob.display()),
+    )
+    .unwrap();
     let mut c = keyfob_e2e::tool("script", "bsdutils");
     c.args([
         "-qec",
-        &format!("bash -i -c '{} secret get k' </dev/null", keyfob.display()),
+        &format!("bash --rcfile {} -i", rc.display()),
         "/dev/null",
     ]);
+    c.stdin(std::process::Stdio::null());
     c.stdout(std::process::Stdio::null());
     run(c);
 

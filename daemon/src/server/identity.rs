@@ -1,7 +1,9 @@
 //! Who the client really is, read from /proc by the daemon (a client's own claims are never
-//! trusted): the peer process, or, when the peer is Keyfob's own CLI or a helper, its nearest
-//! ancestor that is not Keyfob; for an interpreter, the script it runs; for an interactive
-//! shell, its terminal session.
+//! trusted): the peer process, or, when the peer is Keyfob's own CLI or a helper installed
+//! beside keyfobd, its nearest ancestor that is not Keyfob; for an interpreter, the script it
+//! runs, or "inline code" when it runs code given on its command line or stdin (never the
+//! identity of a file named among its options); for an interactive shell on a terminal, its
+//! terminal session.
 //!
 //! Strength: this names the program, not a person. Any process of the same user can start the
 //! same program, and (unless ptrace is restricted) tamper with a running one.
@@ -31,6 +33,9 @@ pub struct ClientIdentity {
     /// For an interactive shell, its terminal session id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal_session: Option<i32>,
+    /// An interpreter running code that is in no file (`-c`, `-e`, `-m`, stdin).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
     /// The Keyfob program that connected on its behalf, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<PathBuf>,
@@ -62,15 +67,37 @@ fn cmdline_of(pid: i32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn is_keyfob(exe: &Path) -> bool {
+/// The directory keyfobd runs from, read once (this runs on every connection).
+fn daemon_dir() -> Option<&'static Path> {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|me| me.parent().map(Path::to_path_buf))
+    })
+    .as_deref()
+}
+
+fn beside_daemon(p: &Path) -> bool {
+    daemon_dir().is_some_and(|d| p.parent() == Some(d))
+}
+
+/// Keyfob's own CLI or helper entry points (they act for someone else; the tray does not),
+/// by name only.
+fn named_like_keyfob(exe: &Path) -> bool {
     let name = exe
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    // The CLI and credential-helper entry points act for someone else; the tray does not.
     name == "keyfob"
-        || name.contains("-keyfob")
+        || name.ends_with("-keyfob")
         || (name.starts_with("keyfob-") && name != "keyfob-tray")
+}
+
+/// Keyfob's own programs, installed beside keyfobd: the only ones skipped when walking to the
+/// real client. A program merely named like them elsewhere is a client like any other.
+fn is_keyfob(exe: &Path) -> bool {
+    named_like_keyfob(exe) && beside_daemon(exe)
 }
 
 fn base_name(exe: &Path) -> String {
@@ -84,21 +111,147 @@ fn base_name(exe: &Path) -> String {
         + if name.starts_with("python3") { "3" } else { "" }
 }
 
-/// The script an interpreter runs: its first argument that is not an option and is a file.
-fn script_of(pid: i32, args: &[String]) -> Option<PathBuf> {
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
-    args.iter()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| {
-            let p = PathBuf::from(a);
-            let p = if p.is_absolute() {
-                p
-            } else {
-                cwd.as_ref()?.join(p)
-            };
-            p.is_file().then_some(p)
-        })
+/// An interpreter's command-line syntax, as far as telling a script from inline code goes.
+struct Syntax {
+    /// Short options that run code given on the command line (`-c`, `-e`, `-m`).
+    inline_short: &'static str,
+    /// Long options that do.
+    inline_long: &'static [&'static str],
+    /// Short options that take the next argument (so it is not the script).
+    arg_short: &'static str,
+    /// Long options that do.
+    arg_long: &'static [&'static str],
+}
+
+fn syntax(base: &str) -> Syntax {
+    match base {
+        "python" | "python3" => Syntax {
+            inline_short: "cm",
+            inline_long: &[],
+            arg_short: "XWQ",
+            arg_long: &["--check-hash-based-pycs"],
+        },
+        "fish" => Syntax {
+            inline_short: "cC",
+            inline_long: &["--command", "--init-command"],
+            arg_short: "d",
+            arg_long: &["--debug", "--debug-output", "--features", "--profile"],
+        },
+        "bash" | "sh" | "dash" | "zsh" => Syntax {
+            // `-s`: commands from stdin.
+            inline_short: "cs",
+            inline_long: &[],
+            arg_short: "oO",
+            arg_long: &["--rcfile", "--init-file"],
+        },
+        "perl" => Syntax {
+            inline_short: "eE",
+            inline_long: &[],
+            arg_short: "",
+            arg_long: &[],
+        },
+        "ruby" => Syntax {
+            inline_short: "e",
+            inline_long: &[],
+            arg_short: "IrCEFU",
+            arg_long: &[],
+        },
+        // node, deno, bun.
+        _ => Syntax {
+            inline_short: "ep",
+            inline_long: &["--eval", "--print"],
+            arg_short: "rC",
+            arg_long: &[
+                "--require",
+                "--import",
+                "--loader",
+                "--experimental-loader",
+                "--env-file",
+                "--conditions",
+                "--input-type",
+            ],
+        },
+    }
+}
+
+/// What an interpreter runs.
+#[derive(Debug, PartialEq, Eq)]
+enum Runs {
+    /// A script file (relative to the interpreter's working directory, when not absolute).
+    Script(String),
+    /// Code given on the command line or stdin.
+    Inline,
+    /// Nothing named: a REPL, or code from stdin.
+    Nothing,
+}
+
+/// Reads an interpreter's arguments: inline code anywhere among its options wins over any file
+/// named there; the script is the first argument that is neither an option nor an option's
+/// argument.
+fn runs(base: &str, args: &[String]) -> Runs {
+    let syn = syntax(base);
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--" {
+            return it.next().map_or(Runs::Nothing, |s| Runs::Script(s.clone()));
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let name = format!("--{}", long.split('=').next().unwrap_or_default());
+            if syn.inline_long.contains(&name.as_str()) {
+                return Runs::Inline;
+            }
+            if syn.arg_long.contains(&name.as_str()) && !long.contains('=') {
+                it.next();
+            }
+            continue;
+        }
+        // deno and bun run inline code with a subcommand.
+        if matches!(base, "deno" | "bun") && a == "eval" {
+            return Runs::Inline;
+        }
+        if matches!(base, "deno" | "bun") && a == "run" {
+            continue;
+        }
+        let cluster = a.strip_prefix('-').or_else(|| a.strip_prefix('+'));
+        match cluster {
+            Some(flags) if !flags.is_empty() => {
+                for (i, c) in flags.char_indices() {
+                    if syn.inline_short.contains(c) {
+                        return Runs::Inline;
+                    }
+                    if syn.arg_short.contains(c) {
+                        // The rest of the cluster is the argument, or else the next one is.
+                        if flags[i + c.len_utf8()..].is_empty() {
+                            it.next();
+                        }
+                        break;
+                    }
+                }
+            }
+            _ => return Runs::Script(a.clone()),
+        }
+    }
+    Runs::Nothing
+}
+
+/// Whether a process's standard input is a terminal: an interactive shell reads a person's
+/// commands from one.
+fn stdin_is_terminal(pid: i32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/fd/0")).is_ok_and(|t| {
+        let t = t.to_string_lossy();
+        t.starts_with("/dev/pts/") || t.starts_with("/dev/tty") || t == "/dev/console"
+    })
+}
+
+/// The script file an interpreter runs, resolved against its working directory.
+fn script_path(pid: i32, arg: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(arg);
+    let p = if p.is_absolute() {
+        p
+    } else {
+        std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?.join(p)
+    };
+    p.is_file().then_some(p)
 }
 
 fn stable_id(path: &Path) -> String {
@@ -134,15 +287,27 @@ pub fn identify(pid: i32) -> ClientIdentity {
     if let Some(exe) = &exe {
         let base = base_name(exe);
         if INTERPRETERS.contains(&base.as_str()) {
-            id.script = script_of(pid, &cmdline_of(pid));
-            if id.script.is_none() && SHELLS.contains(&base.as_str()) {
-                id.terminal_session = stat_of(pid).map(|(_, sid)| sid);
+            match runs(&base, &cmdline_of(pid)) {
+                Runs::Script(arg) => match script_path(pid, &arg) {
+                    Some(p) => id.script = Some(p),
+                    // A script that is no file (gone, or a name the interpreter looks up):
+                    // nothing to vouch for it.
+                    None => id.inline = true,
+                },
+                Runs::Inline => id.inline = true,
+                // Only a shell reading a person's commands from a terminal is identified by
+                // its terminal session; anything else with no file is inline code.
+                Runs::Nothing if SHELLS.contains(&base.as_str()) && stdin_is_terminal(pid) => {
+                    id.terminal_session = stat_of(pid).map(|(_, sid)| sid);
+                }
+                Runs::Nothing => id.inline = true,
             }
         }
     }
     id.stable_id = match (&id.script, id.terminal_session, &id.exe) {
         (Some(s), _, _) => stable_id(s),
         (None, Some(sid), Some(e)) => format!("{}#terminal-session-{sid}", e.display()),
+        (None, None, Some(e)) if id.inline => format!("{}#inline-code", e.display()),
         (None, _, Some(e)) => stable_id(e),
         _ => format!("pid-{pid}"),
     };
@@ -161,6 +326,7 @@ impl ClientIdentity {
                 "terminal session",
                 format!("{shown} (terminal session {sid})"),
             ),
+            (None, None) if self.inline => ("inline code", format!("{shown} (inline code)")),
             (None, None) if exe.is_some() => ("executable", shown),
             _ => ("process id", shown),
         };
@@ -177,14 +343,6 @@ impl ClientIdentity {
     /// Whether the connection comes from Keyfob's own CLI or tray, installed beside this
     /// daemon: the only programs trusted to answer approval prompts.
     pub fn is_keyfob_frontend(&self) -> bool {
-        // The daemon's own directory, read once: this runs on every connection.
-        static DAEMON_DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-        let dir = DAEMON_DIR.get_or_init(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|me| me.parent().map(Path::to_path_buf))
-        });
-        let beside_daemon = |p: &Path| dir.is_some() && p.parent() == dir.as_deref();
         let named = |p: &Path, name: &str| p.file_name().is_some_and(|n| n == name);
         match (&self.via, &self.exe) {
             (Some(via), _) => named(via, "keyfob") && beside_daemon(via),
@@ -207,11 +365,59 @@ mod tests {
     }
 
     #[test]
-    fn keyfob_programs_are_recognised_but_the_tray_is_a_client() {
-        assert!(is_keyfob(Path::new("/usr/bin/keyfob")));
-        assert!(is_keyfob(Path::new("/usr/bin/git-credential-keyfob")));
-        assert!(!is_keyfob(Path::new("/usr/bin/keyfob-tray")));
-        assert!(!is_keyfob(Path::new("/usr/bin/python3")));
+    fn keyfob_programs_are_recognised_only_beside_the_daemon_and_the_tray_is_a_client() {
+        assert!(named_like_keyfob(Path::new("/usr/bin/keyfob")));
+        assert!(named_like_keyfob(Path::new(
+            "/usr/bin/git-credential-keyfob"
+        )));
+        assert!(!named_like_keyfob(Path::new("/usr/bin/keyfob-tray")));
+        assert!(!named_like_keyfob(Path::new("/usr/bin/python3")));
+        assert!(!is_keyfob(Path::new("/tmp/elsewhere/evil-keyfob")));
         assert_eq!(base_name(Path::new("/usr/bin/python3.11")), "python3");
+    }
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn inline_code_is_never_identified_as_a_file_named_among_the_options() {
+        let inline = [
+            ("python3", "python3 -X /ok.py -c CODE"),
+            ("python3", "python3 -Ic CODE"),
+            ("python3", "python3 -m http.server"),
+            ("bash", "bash --rcfile /ok.py -c CODE"),
+            ("bash", "bash -ec CODE"),
+            ("bash", "bash -s"),
+            ("sh", "sh -c CODE /ok.sh"),
+            ("node", "node --require /ok.js -e CODE"),
+            ("node", "node --eval=CODE"),
+            ("perl", "perl -ne CODE /ok.pl"),
+            ("ruby", "ruby -I /ok.rb -e CODE"),
+            ("deno", "deno eval CODE"),
+            ("fish", "fish --init-command CODE /ok.fish"),
+        ];
+        for (base, line) in inline {
+            assert_eq!(runs(base, &argv(line)), Runs::Inline, "{line}");
+        }
+        let scripts = [
+            ("python3", "python3 -X dev /ok.py", "/ok.py"),
+            ("python3", "python3 -u /ok.py -c x", "/ok.py"),
+            ("bash", "bash -e /ok.sh", "/ok.sh"),
+            ("bash", "bash --rcfile /rc /ok.sh", "/ok.sh"),
+            ("bash", "bash -o pipefail /ok.sh", "/ok.sh"),
+            ("node", "node --require /pre.js /ok.js", "/ok.js"),
+            ("deno", "deno run /ok.ts", "/ok.ts"),
+            ("ruby", "ruby -I lib /ok.rb", "/ok.rb"),
+        ];
+        for (base, line, script) in scripts {
+            assert_eq!(
+                runs(base, &argv(line)),
+                Runs::Script(script.into()),
+                "{line}"
+            );
+        }
+        assert_eq!(runs("bash", &argv("bash -i")), Runs::Nothing);
+        assert_eq!(runs("python3", &argv("python3")), Runs::Nothing);
     }
 }

@@ -27,6 +27,7 @@ impl Peer {
                 exe: shown(&c.exe),
                 script: shown(&c.script),
                 terminal_session: c.terminal_session,
+                inline: c.inline,
                 via: shown(&c.via),
                 id: Some(c.stable_id.clone()),
                 uid: Some(self.uid),

@@ -1,0 +1,118 @@
+//! A client's identity cannot be borrowed: inline code run by an interpreter is "inline code",
+//! never the script named among its options; a non-interactive `bash -c` on a terminal is not
+//! that terminal's session; a program merely named like Keyfob's is not skipped as Keyfob.
+//! Each test reads who the daemon said the client was from the audit log.
+
+use keyfob_e2e::{TestEnv, bin, set_mode, tool};
+use serde_json::Value;
+use std::process::{Command, Stdio};
+
+fn env_with_secret() -> TestEnv {
+    let env = TestEnv::new();
+    env.ok_in(&["secret", "set", "k"], "v");
+    env
+}
+
+/// Runs `c` in `env`'s environment; it must succeed.
+fn run(env: &TestEnv, mut c: Command) {
+    c.env_clear().env("PATH", std::env::var("PATH").unwrap());
+    for (k, v) in &env.env {
+        c.env(k, v);
+    }
+    c.stdin(Stdio::null()).stdout(Stdio::null());
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The client of the last `secret.get`, as audited.
+fn last_client(env: &TestEnv) -> Value {
+    env.ok(&["audit", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|l| l["event"] == "secret.get")
+        .expect("a secret.get line")["client"]
+        .clone()
+}
+
+/// A script that a person approved once, whose identity inline code must not borrow.
+fn ok_script(env: &TestEnv) -> String {
+    let p = env.root().join("ok.py");
+    std::fs::write(&p, "print('ok')\n").unwrap();
+    p.display().to_string()
+}
+
+fn assert_inline(c: &Value, script: &str) {
+    assert!(c["script"].is_null(), "identified as a script: {c}");
+    assert_ne!(c["script"], script);
+    assert_eq!(c["inline"], true, "{c}");
+    assert!(c["id"].as_str().unwrap().ends_with("#inline-code"), "{c}");
+}
+
+#[test]
+fn python_dash_x_cannot_borrow_a_scripts_identity() {
+    let env = env_with_secret();
+    let ok = ok_script(&env);
+    let mut c = tool("python3", "python3");
+    c.args([
+        "-X",
+        &ok,
+        "-c",
+        &format!(
+            "import subprocess; subprocess.run([{:?}, 'secret', 'get', 'k'], check=True)",
+            bin("keyfob").display().to_string()
+        ),
+    ]);
+    run(&env, c);
+    assert_inline(&last_client(&env), &ok);
+}
+
+#[test]
+fn bash_rcfile_cannot_borrow_a_scripts_identity() {
+    let env = env_with_secret();
+    let ok = ok_script(&env);
+    let mut c = tool("bash", "bash");
+    c.args([
+        "--rcfile",
+        &ok,
+        "-c",
+        // Two commands: bash would replace itself with a single one.
+        &format!("{} secret get k; true", bin("keyfob").display()),
+    ]);
+    run(&env, c);
+    assert_inline(&last_client(&env), &ok);
+}
+
+#[test]
+fn a_non_interactive_bash_c_on_a_terminal_does_not_inherit_its_session() {
+    let env = env_with_secret();
+    // `script` gives the shell a terminal; `bash -c` still only runs the code it was given.
+    let mut c = tool("script", "bsdutils");
+    c.args([
+        "-qec",
+        &format!("bash -c '{} secret get k; true'", bin("keyfob").display()),
+        "/dev/null",
+    ]);
+    run(&env, c);
+    let client = last_client(&env);
+    assert!(client["terminal_session"].is_null(), "{client}");
+    assert_eq!(client["inline"], true, "{client}");
+}
+
+#[test]
+fn a_program_merely_named_like_keyfob_is_not_skipped_as_keyfob() {
+    let env = env_with_secret();
+    // A copy of the CLI under another directory and name: it is a client like any other.
+    let fake = env.root().join("evil-keyfob");
+    std::fs::copy(bin("keyfob"), &fake).unwrap();
+    set_mode(&fake, 0o755);
+    let mut c = Command::new(&fake);
+    c.args(["secret", "get", "k"]);
+    run(&env, c);
+    let client = last_client(&env);
+    assert_eq!(client["exe"], fake.display().to_string(), "{client}");
+    assert!(client["via"].is_null(), "{client}");
+}
