@@ -121,6 +121,9 @@ pub struct Policy {
     pub secret: Option<Approval>,
     /// Default for changes to the agent.
     pub admin: Option<Approval>,
+    /// Operations that widen access (creating an agent key): `always` (built in) asks a
+    /// person every time, never remembered; `never` does not ask.
+    pub widen_access: Option<Approval>,
     /// Per-account overrides: `[policy.account.NAME]`.
     #[serde(default)]
     pub account: std::collections::BTreeMap<String, OpPolicy>,
@@ -148,6 +151,7 @@ impl Default for Policy {
             otp: None,
             secret: None,
             admin: None,
+            widen_access: None,
             account: Default::default(),
             approval_timeout_secs: default_approval_timeout(),
             prompts_per_minute: default_prompts(),

@@ -107,6 +107,26 @@ impl Approver {
     }
 }
 
+/// `keyfob ARGS` (a key creation, which needs a person's yes), approved once by a person at
+/// a `keyfob approve` started for it; returns its stdout. The prompt must contain `shows`.
+pub fn approved(env: &TestEnv, args: &[&str], shows: &str) -> String {
+    let mut ap = Approver::start(env);
+    let c = env.spawn_keyfob(args);
+    let req = ap.next_request();
+    assert!(
+        req.contains(shows),
+        "the prompt does not show {shows:?}: {req}"
+    );
+    ap.answer("o");
+    let out = c.wait_with_output().expect("wait keyfob");
+    assert!(
+        out.status.success(),
+        "keyfob {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
 impl Drop for Approver {
     fn drop(&mut self) {
         let _ = self.child.kill();

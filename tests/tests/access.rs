@@ -40,20 +40,24 @@ fn signed_in(env: TestEnv) -> (Idp, TestEnv, keyfob_e2e::Daemon) {
     (idp, env, d)
 }
 
-/// `keyfob key create` for account "work" and tokens, returning the key.
+/// `keyfob key create` for account "work" and tokens, approved by a person; returns the key.
 fn token_key(env: &TestEnv, name: &str, ttl: &str) -> String {
-    env.ok(&[
-        "key",
-        "create",
-        "--name",
-        name,
-        "--account",
-        "work",
-        "--ops",
-        "token",
-        "--ttl",
-        ttl,
-    ])
+    keyfob_e2e::approver::approved(
+        env,
+        &[
+            "key",
+            "create",
+            "--name",
+            name,
+            "--account",
+            "work",
+            "--ops",
+            "token",
+            "--ttl",
+            ttl,
+        ],
+        &format!("create agent key {name:?} allowing token on \"work\""),
+    )
     .trim()
     .to_owned()
 }

@@ -136,8 +136,10 @@ fn no_secret_appears_in_logs_audit_or_messages_after_a_full_run() {
     secrets.push(id.trim().to_owned());
 
     // An agent key, used in and out of its scope.
+    // Creating it widens access: a person approves it.
     let key = run
-        .ok(
+        .approved(
+            &mut ap,
             &[
                 "key",
                 "create",
@@ -148,7 +150,7 @@ fn no_secret_appears_in_logs_audit_or_messages_after_a_full_run() {
                 "--ops",
                 "token",
             ],
-            "",
+            "o",
         )
         .trim()
         .to_owned();

@@ -32,16 +32,20 @@ fn built_in_policy() -> TestEnv {
 }
 
 fn key(env: &TestEnv, account: &str, ops: &str) -> String {
-    env.ok(&[
-        "key",
-        "create",
-        "--name",
-        "k",
-        "--account",
-        account,
-        "--ops",
-        ops,
-    ])
+    keyfob_e2e::approver::approved(
+        env,
+        &[
+            "key",
+            "create",
+            "--name",
+            "k",
+            "--account",
+            account,
+            "--ops",
+            ops,
+        ],
+        "create agent key \"k\"",
+    )
     .trim()
     .to_owned()
 }

@@ -44,6 +44,8 @@ export function choicesFor(req: ApprovalRequest): ChoiceId[] {
 /** One line on what a request wants. */
 export function wants(req: ApprovalRequest): string {
   if (req.method === "agent.unlock") return "to unlock the agent";
+  // What widens access (a new agent key) says exactly what it asks.
+  if (req.detail) return `to ${req.detail}`;
   const what: Record<string, string> = {
     token: "an access token",
     id_token: "an ID token",

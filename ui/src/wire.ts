@@ -337,7 +337,12 @@ policy: Approval,
 /**
  * Seconds left before the request fails by itself.
  */
-expires_in_secs: number, };
+expires_in_secs: number, 
+/**
+ * Exactly what is asked, when the account and operation do not say it all (a new agent
+ * key's accounts, operations and lifetime).
+ */
+detail?: string, };
 
 export type Approval = "never" | "new-client" | "always";
 

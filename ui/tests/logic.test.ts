@@ -41,6 +41,16 @@ describe("approval decisions", () => {
   it("says what is asked and how the client is known", () => {
     expect(wants(request())).toBe("an access token for “work”");
     expect(wants(request({ method: "agent.unlock" }))).toBe("to unlock the agent");
+    expect(
+      wants(
+        request({
+          method: "key.create",
+          operation: "admin",
+          policy: "always",
+          detail: "create agent key “ci” allowing token on “work”, valid for 8 h",
+        }),
+      ),
+    ).toBe("to create agent key “ci” allowing token on “work”, valid for 8 h");
     expect(identifiedBy(request())).toContain("script");
     expect(identifiedBy(request({ client: { pid: 1, identified_by: "terminal session", label: "bash" } }))).toContain("terminal");
   });

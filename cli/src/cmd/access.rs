@@ -240,6 +240,8 @@ fn describe(r: &ApprovalRequest) -> String {
     }
     if r.method == Unlock::NAME {
         s += "  wants:    to unlock the agent\n";
+    } else if let Some(detail) = &r.detail {
+        s += &format!("  wants:    to {detail} ({})\n", r.method);
     } else {
         s += &format!(
             "  wants:    {} for {:?} ({})\n",

@@ -280,7 +280,42 @@ impl Agent {
             }
             Approval::Always => {}
         }
-        self.ask(caller, account, op, method, rule).await
+        self.ask(caller, account, op, method, rule, None).await
+    }
+
+    /// After [`Access`]'s usual checks: an operation that widens access (`detail` says exactly
+    /// what) needs a person's yes every time, unless an admin agent key asks (provisioning)
+    /// or `[policy] widen_access = "never"`. A requester can never answer its own prompt.
+    pub async fn authorize_widening(
+        &self,
+        caller: &Caller,
+        method: &str,
+        detail: String,
+    ) -> Result<(), RpcError> {
+        // A non-admin key was refused before this point; an admin key provisions unattended.
+        if caller.key.is_some() {
+            return Ok(());
+        }
+        match self
+            .access
+            .config
+            .policy
+            .widen_access
+            .unwrap_or(Approval::Always)
+        {
+            Approval::Never => Ok(()),
+            _ => {
+                self.ask(
+                    caller,
+                    "agent",
+                    Operation::Admin,
+                    method,
+                    Approval::Always,
+                    Some(detail),
+                )
+                .await
+            }
+        }
     }
 
     /// Asks approvers and waits; audits the outcome.
@@ -291,11 +326,17 @@ impl Agent {
         op: Operation,
         method: &str,
         rule: Approval,
+        detail: Option<String>,
     ) -> Result<(), RpcError> {
+        let widening = detail.is_some();
+        let asked = detail
+            .clone()
+            .unwrap_or_else(|| format!("{op} on {account:?}"));
         let subject = Subject {
             client: caller.stable_id.clone(),
             account: account.to_owned(),
             operation: op,
+            detail,
         };
         let result = self
             .access
@@ -305,16 +346,22 @@ impl Agent {
         let who = &caller.info.label;
         let err = match result {
             Ok(_) => None,
+            Err(AskError::NoApprover) if widening => Some(RpcError::new(
+                ErrorKind::ApprovalRequired,
+                format!(
+                    "{who} asks to {asked}: that widens access and needs a person's yes, and no approver is running. A person creates agent keys: run `keyfob key create` in your own terminal with `keyfob approve` (or the tray app) open to confirm, and hand the key to the script; provisioning tools may use an admin agent key"
+                ),
+            )),
             Err(AskError::NoApprover) => Some(RpcError::new(
                 ErrorKind::ApprovalRequired,
                 format!(
-                    "{who} needs a person's approval for {op} on {account:?}, and no approver is running: run `keyfob approve` in a terminal (or open the tray app) and retry; for scripts and CI, create a scoped key with `keyfob key create`"
+                    "{who} needs a person's approval for {op} on {account:?}, and no approver is running: run `keyfob approve` in a terminal (or open the tray app) and retry; for scripts and CI, a person creates a scoped key with `keyfob key create`"
                 ),
             )),
             Err(AskError::TimedOut(t)) => Some(RpcError::new(
                 ErrorKind::ApprovalRequired,
                 format!(
-                    "nobody approved {op} on {account:?} for {who} within {} s: answer the prompt in `keyfob approve` or the tray, then retry",
+                    "nobody approved {asked} for {who} within {} s: answer the prompt in `keyfob approve` or the tray, then retry",
                     t.as_secs()
                 ),
             )),
@@ -327,7 +374,7 @@ impl Agent {
             )),
             Err(AskError::Denied) => Some(RpcError::new(
                 ErrorKind::Denied,
-                format!("a person denied {op} on {account:?} to {who}"),
+                format!("a person denied {asked} to {who}"),
             )),
         };
         self.audit.record(Record {
@@ -572,6 +619,7 @@ impl Agent {
                     Operation::Admin,
                     Unlock::NAME,
                     Approval::Always,
+                    None,
                 )
                 .await?;
                 if needs_passphrase {

@@ -33,6 +33,8 @@ pub struct Subject {
     pub account: String,
     /// The operation.
     pub operation: Operation,
+    /// Exactly what is asked (a new key's scope): two different asks never share a prompt.
+    pub detail: Option<String>,
 }
 
 struct Pending {
@@ -150,6 +152,7 @@ impl Approvals {
                     method: method.to_owned(),
                     policy,
                     expires_in_secs: self.timeout.as_secs(),
+                    detail: subject.detail.clone(),
                 };
                 emit(Event::ApprovalRequested(request.clone()));
                 inner.by_subject.insert(subject.clone(), id);
@@ -236,6 +239,7 @@ mod tests {
             client: "c".into(),
             account: "a".into(),
             operation: Operation::Token,
+            detail: None,
         }
     }
 

@@ -124,6 +124,31 @@ fn encode<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
     serde_json::to_value(v).map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
 }
 
+/// For an operation that widens access, exactly what it asks, as the person will read it.
+fn widening(method: &str, params: &Value) -> Option<String> {
+    if method != KeyCreate::NAME {
+        return None;
+    }
+    let p: KeyCreateParams = serde_json::from_value(params.clone()).ok()?;
+    let ops: Vec<String> = p.ops.iter().map(|o| o.to_string()).collect();
+    let lifetime = match p.ttl_secs {
+        Some(s) if s % 3600 == 0 => format!("for {} h", s / 3600),
+        Some(s) if s % 60 == 0 => format!("for {} min", s / 60),
+        Some(s) => format!("for {s} s"),
+        None => "until revoked".to_owned(),
+    };
+    Some(format!(
+        "create agent key {:?} allowing {} on {}, valid {lifetime}",
+        p.name,
+        ops.join(", "),
+        p.accounts
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 /// Methods whose every call goes to the audit log.
 const AUDITED: [&str; 22] = [
     ApprovalDecide::NAME,
@@ -196,7 +221,18 @@ pub async fn dispatch(
         {
             need = Need::Admin(Some(name));
         }
-        match agent.authorize(&session.caller, method, need).await {
+        let authorized = match agent.authorize(&session.caller, method, need).await {
+            Ok(()) => match widening(method, &params) {
+                Some(detail) => {
+                    agent
+                        .authorize_widening(&session.caller, method, detail)
+                        .await
+                }
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        match authorized {
             Ok(()) => run(agent, session, method, params).await,
             Err(e) => Err((e, Outcome::Continue)),
         }

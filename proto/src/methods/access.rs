@@ -101,6 +101,11 @@ pub struct ApprovalRequest {
     pub policy: Approval,
     /// Seconds left before the request fails by itself.
     pub expires_in_secs: u64,
+    /// Exactly what is asked, when the account and operation do not say it all (a new agent
+    /// key's accounts, operations and lifetime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub detail: Option<String>,
 }
 
 /// When a person must approve.

@@ -1,0 +1,97 @@
+//! Whatever widens access needs a person's yes: a script that is refused a secret cannot make
+//! itself an agent key for it, and the prompt shows exactly the key asked for. An admin key
+//! provisions unattended.
+
+use keyfob_e2e::TestEnv;
+use keyfob_e2e::approver::{Approver, approved};
+use std::process::Output;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const CREATE: [&str; 8] = [
+    "key",
+    "create",
+    "--name",
+    "x",
+    "--account",
+    "s1",
+    "--ops",
+    "secret",
+];
+
+#[test]
+fn a_refused_script_cannot_create_itself_a_key_without_a_person() {
+    let env = TestEnv::new();
+    env.write_config(""); // the built-in policy
+    env.ok_in(&["secret", "set", "s1"], "widening-test-secret");
+    // The script is refused the secret...
+    assert!(!env.keyfob(&["secret", "get", "s1"]).status.success());
+    // ...and cannot give itself a key for it.
+    let out = env.keyfob(&CREATE);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("needs a person's yes") && err.contains("A person creates agent keys"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "a key was printed");
+    assert!(!env.ok(&["key", "list"]).contains('x'), "a key was created");
+
+    // With a person at the approver: the prompt shows the key's scope and lifetime, and a
+    // "no" creates nothing.
+    let mut ap = Approver::start(&env);
+    let c = env.spawn_keyfob(&CREATE);
+    let req = ap.next_request();
+    assert!(
+        req.contains("create agent key \"x\" allowing secret on \"s1\", valid until revoked"),
+        "{req}"
+    );
+    ap.answer("d");
+    let out = c.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    drop(ap);
+    assert!(
+        !env.ok(&["key", "list"]).contains('x'),
+        "a denied key exists"
+    );
+}
+
+#[test]
+fn an_admin_key_provisions_keys_unattended() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.ok_in(&["secret", "set", "s1"], "widening-test-secret");
+    let admin = approved(
+        &env,
+        &[
+            "key",
+            "create",
+            "--name",
+            "prov",
+            "--account",
+            "s1",
+            "--ops",
+            "admin",
+        ],
+        "create agent key \"prov\" allowing admin on \"s1\"",
+    );
+    // No approver is running: the admin key creates a scoped key by itself.
+    let out = env
+        .keyfob_cmd(&CREATE)
+        .env("KEYFOB_KEY", admin.trim())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = String::from_utf8(out.stdout).unwrap();
+    let got = env
+        .keyfob_cmd(&["secret", "get", "s1"])
+        .env("KEYFOB_KEY", key.trim())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "widening-test-secret\n"
+    );
+}
