@@ -124,3 +124,21 @@ fn a_scoped_key_hears_no_events_of_other_accounts() {
     let ev: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(ev["params"]["name"], "work", "{ev}");
 }
+
+#[test]
+fn a_code_for_later_needs_what_a_code_needs_and_more() {
+    let env = TestEnv::new();
+    // Every code asks a person here; a code for later must not slip past that as "admin".
+    env.write_config("[policy]\notp = \"always\"\n");
+    env.ok_in(&["otp", "add", "work", "--secret", "-"], "JBSWY3DPEHPK3PXP");
+    let later = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600)
+        .to_string();
+    let out = env.keyfob(&["otp", "code", "work", "--at", &later]);
+    assert!(!out.status.success(), "a code for later was handed out");
+    assert!(stderr(&out).contains("approval"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}

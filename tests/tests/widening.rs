@@ -95,3 +95,36 @@ fn an_admin_key_provisions_keys_unattended() {
         "widening-test-secret\n"
     );
 }
+
+#[test]
+fn allow_always_on_a_key_prompt_is_not_remembered() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.ok_in(&["secret", "set", "s1"], "widening-test-secret");
+    let mut ap = Approver::start(&env);
+    let c = env.spawn_keyfob(&CREATE);
+    ap.next_request();
+    ap.answer("a");
+    assert!(c.wait_with_output().unwrap().status.success());
+    drop(ap);
+    // The same client asks again: a person must say yes again.
+    let again = [
+        "key",
+        "create",
+        "--name",
+        "y",
+        "--account",
+        "s1",
+        "--ops",
+        "secret",
+    ];
+    let out = env.keyfob(&again);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["approvals", "list", "--json"])).unwrap();
+    assert_eq!(
+        list["approvals"].as_array().map_or(0, Vec::len),
+        0,
+        "a key decision was remembered: {list}"
+    );
+}

@@ -451,8 +451,10 @@ impl Agent {
             _ => None,
         };
         // Remember first, so a request that arrives while the others wake finds the decision.
+        // An unlock or a widening ask (a new key) is decided each time, never remembered.
         if let Some(expires) = expires
             && request.method != Unlock::NAME
+            && request.detail.is_none()
         {
             let rec = super::state::ApprovalRecord {
                 id: crate::ids::random_hex(4),

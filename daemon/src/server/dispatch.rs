@@ -212,26 +212,27 @@ pub async fn dispatch(
     let reply = if method == Hello::NAME || !session.hello {
         run(agent, session, method, params).await
     } else {
-        let mut need = need(method, &params);
-        // A code for later is an admin operation: one allowed request must not mint codes
-        // to be used once the person has looked away.
+        let need = need(method, &params);
+        // A code for later is an admin operation on top of the otp rule: one allowed request
+        // must not mint codes to be used once the person has looked away.
+        let mut later = None;
         if method == OtpCode::NAME
             && let (Need::Use(_, name), Some(at)) = (need, params.get("at").and_then(Value::as_u64))
             && agent.otp_code_ahead(name, at).await
         {
-            need = Need::Admin(Some(name));
+            later = Some(Need::Admin(Some(name)));
         }
-        let authorized = match agent.authorize(&session.caller, method, need).await {
-            Ok(()) => match widening(method, &params) {
-                Some(detail) => {
-                    agent
-                        .authorize_widening(&session.caller, method, detail)
-                        .await
-                }
-                None => Ok(()),
-            },
-            Err(e) => Err(e),
-        };
+        let mut authorized = agent.authorize(&session.caller, method, need).await;
+        if let (Ok(()), Some(admin)) = (&authorized, later) {
+            authorized = agent.authorize(&session.caller, method, admin).await;
+        }
+        if authorized.is_ok()
+            && let Some(detail) = widening(method, &params)
+        {
+            authorized = agent
+                .authorize_widening(&session.caller, method, detail)
+                .await;
+        }
         match authorized {
             Ok(()) => run(agent, session, method, params).await,
             Err(e) => Err((e, Outcome::Continue)),
