@@ -14,6 +14,8 @@ const PATIENCE: Duration = Duration::from_secs(90);
 /// A running `keyfob approve`.
 pub struct Approver {
     child: Child,
+    /// Where the detached approver wrote its pid.
+    pidfile: std::path::PathBuf,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     /// Everything it printed (stdout and stderr), for the secrets check.
@@ -23,8 +25,29 @@ pub struct Approver {
 impl Approver {
     /// Starts `keyfob approve` and waits until the daemon counts it as an approver.
     pub fn start(env: &TestEnv) -> Self {
+        // In a session of its own and reparented away from this test (setsid -f), as a
+        // person's terminal would be: a program cannot answer prompts through an approver it
+        // started. Its pid goes to a file, so it can be stopped.
+        let pidfile = env.root().join(format!(
+            "approver-{}.pid",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
         let mut child = env
-            .keyfob_cmd(&["approve"])
+            .command_of(
+                "setsid",
+                &[
+                    "-f",
+                    "sh",
+                    "-c",
+                    "echo $$ >\"$0\"; exec \"$@\"",
+                    &pidfile.display().to_string(),
+                    &crate::bin("keyfob").display().to_string(),
+                    "approve",
+                ],
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -59,6 +82,7 @@ impl Approver {
         let stdin = child.stdin.take();
         Self {
             child,
+            pidfile,
             stdin,
             lines,
             transcript,
@@ -131,5 +155,12 @@ impl Drop for Approver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(pid) = std::fs::read_to_string(&self.pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
     }
 }

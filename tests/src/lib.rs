@@ -132,6 +132,13 @@ impl TestEnv {
         c
     }
 
+    /// `PROGRAM ARGS` (found on PATH) in this environment, ready to run.
+    pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = self.command(PathBuf::from(program));
+        c.args(args);
+        c
+    }
+
     /// `keyfob ARGS`, ready to run.
     pub fn keyfob_cmd(&self, args: &[&str]) -> Command {
         let mut c = self.command(bin("keyfob"));

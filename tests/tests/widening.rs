@@ -128,3 +128,58 @@ fn allow_always_on_a_key_prompt_is_not_remembered() {
         "a key decision was remembered: {list}"
     );
 }
+
+#[test]
+fn a_script_cannot_answer_its_own_prompt() {
+    let env = TestEnv::new();
+    // The built-in policy, and a short wait for the answer that never counts.
+    env.write_config("[policy]\napproval_timeout_secs = 3\n");
+    env.ok_in(&["secret", "set", "s1"], "own-prompt-secret");
+    let keyfob = keyfob_e2e::bin("keyfob");
+    let script = env.root().join("self-approve.sh");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/bash
+k={k}
+cd "$(dirname "$0")"
+mkfifo answers
+exec 3<>answers
+"$k" approve <answers >approver.out 2>&1 &
+status() {{ "$k" daemon status --json | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }}
+until [ "$(status approvers)" = 1 ]; do :; done
+"$k" secret get s1 >got.out 2>got.err &
+asker=$!
+until [ "$(status approvals_waiting)" = 1 ]; do :; done
+echo a >&3
+wait $asker
+echo "asker exit $?" >>got.err
+"#,
+            k = keyfob.display()
+        ),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&script, 0o755);
+    let out = env
+        .command_of(&script.display().to_string(), &[])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = env.root();
+    let got = std::fs::read_to_string(root.join("got.out")).unwrap();
+    let err = std::fs::read_to_string(root.join("got.err")).unwrap();
+    let approver = std::fs::read_to_string(root.join("approver.out")).unwrap();
+    assert!(
+        !got.contains("own-prompt-secret"),
+        "the script approved itself"
+    );
+    assert!(!err.contains("asker exit 0"), "{err}");
+    assert!(
+        approver.contains("cannot answer its own prompt"),
+        "{approver}"
+    );
+}

@@ -438,13 +438,28 @@ impl Agent {
     }
 
     /// `approval.decide`.
-    pub async fn approval_decide(&self, p: DecideParams) -> Result<Empty, AgentError> {
+    /// `cli_approver`: the pid of the `keyfob approve` answering (none for the tray).
+    pub async fn approval_decide(
+        &self,
+        p: DecideParams,
+        cli_approver: Option<i32>,
+    ) -> Result<Empty, AgentError> {
         let Some((subject, request)) = self.access.approvals.subject_of(p.id) else {
             return Err(AgentError::Missing(format!(
                 "no pending approval request {}: it was already answered, or it timed out",
                 p.id
             )));
         };
+        // A requester must never answer its own prompt: not by a `keyfob approve` it started
+        // (`printf 'a\n' | keyfob approve & keyfob token work`), nor one that started it.
+        if let Some(approver) = cli_approver
+            && crate::server::identity::related(approver, request.client.pid)
+        {
+            return Err(AgentError::Forbidden(format!(
+                "request {} was made by {}, which started this `keyfob approve` or was started by it: a program cannot answer its own prompt. Answer it in the tray app, or in `keyfob approve` run by a person in another terminal",
+                p.id, request.client.label
+            )));
+        }
         let expires = match p.decision {
             Decision::AllowFor { secs } => Some(Some(now_secs().saturating_add(secs))),
             Decision::AllowAlways => Some(None),

@@ -58,6 +58,9 @@ pub enum AgentError {
     /// The daemon is stopping.
     #[error("{0}")]
     Stopping(String),
+    /// Not allowed for this caller.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<AgentError> for RpcError {
@@ -78,6 +81,7 @@ impl From<AgentError> for RpcError {
             AgentError::Provider(_) => ErrorKind::ProviderError,
             AgentError::RateLimited(_) => ErrorKind::RateLimited,
             AgentError::Stopping(_) => ErrorKind::ShuttingDown,
+            AgentError::Forbidden(_) => ErrorKind::Forbidden,
         };
         RpcError::new(kind, e.to_string())
     }

@@ -360,7 +360,19 @@ async fn run(
             session.approver = Some(guard);
             cont(encode(result))
         }
-        ApprovalDecide::NAME => call!(ApprovalDecide, |p| agent.approval_decide(p).await),
+        ApprovalDecide::NAME => {
+            // Keyfob's CLI answering: the `keyfob approve` process itself (not the client it
+            // was started by) must not be the asker, nor one it started or that started it.
+            let cli_approver = session
+                .peer
+                .client
+                .as_ref()
+                .filter(|c| c.via.is_some())
+                .and(session.peer.pid);
+            call!(ApprovalDecide, |p| agent
+                .approval_decide(p, cli_approver)
+                .await)
+        }
         ApprovalList::NAME => call!(ApprovalList, |_p| Ok::<_, RpcError>(
             agent.approval_list().await
         )),

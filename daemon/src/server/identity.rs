@@ -262,6 +262,27 @@ fn stable_id(path: &Path) -> String {
     }
 }
 
+/// `pid` and its ancestors, nearest first (to init, at most 64).
+pub fn lineage(pid: i32) -> Vec<i32> {
+    let mut out = vec![pid];
+    let mut p = pid;
+    for _ in 0..64 {
+        match stat_of(p) {
+            Some((ppid, _)) if ppid > 0 && !out.contains(&ppid) => {
+                out.push(ppid);
+                p = ppid;
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Whether one of the two processes started the other (directly or not), or they are one.
+pub fn related(a: i32, b: i32) -> bool {
+    lineage(a).contains(&b) || lineage(b).contains(&a)
+}
+
 /// Identifies the client behind the peer process `pid`.
 pub fn identify(pid: i32) -> ClientIdentity {
     let mut pid = pid;
