@@ -52,8 +52,8 @@ impl InstanceLock {
                 what: format!("cannot open the lock file {}", path.display()),
                 source,
             })?;
-        if !lock_waiting_out_exit(&file, &path)? && !wait_for_stopping_holder(&mut file, &path)? {
-            let holder = read_holder(&mut file);
+        if !lock_waiting_out_exit(&file, &path)? && !wait_for_stopping_holder(&file, &path)? {
+            let holder = read_holder(&file);
             return Err(ClaimError::AlreadyRunning {
                 pid: holder.as_ref().map(|h| h.pid).unwrap_or(0),
                 socket: holder
@@ -83,41 +83,25 @@ impl InstanceLock {
 /// A holder whose socket no longer answers is stopping (it closed its listener first, and
 /// finishes refreshes in flight before it releases the lock): wait for it, so the client
 /// that started us is served by us instead of being sent to a socket that is gone.
-fn wait_for_stopping_holder(file: &mut File, path: &Path) -> Result<bool, ClaimError> {
-    let deadline = Instant::now() + STOPPING_WAIT;
+fn wait_for_stopping_holder(file: &File, path: &Path) -> Result<bool, ClaimError> {
     let mut said = false;
-    loop {
+    lock_while(file, path, STOPPING_WAIT, || {
         let holder = read_holder(file);
         let listening = holder
             .as_ref()
             .is_some_and(|h| std::os::unix::net::UnixStream::connect(&h.socket).is_ok());
-        if listening {
-            return Ok(false);
-        }
-        if !said {
+        if !listening && !said {
             said = true;
             tracing::info!(
                 pid = holder.as_ref().map(|h| h.pid),
                 "the agent for this data directory is stopping; waiting for it to exit"
             );
         }
-        match file.try_lock() {
-            Ok(()) => return Ok(true),
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(TryLockError::WouldBlock) => return Ok(false),
-            Err(TryLockError::Error(source)) => {
-                return Err(ClaimError::Io {
-                    what: format!("cannot lock {}", path.display()),
-                    source,
-                });
-            }
-        }
-    }
+        !listening
+    })
 }
 
-fn read_holder(file: &mut File) -> Option<Holder> {
+fn read_holder(mut file: &File) -> Option<Holder> {
     let mut text = String::new();
     file.rewind().ok()?;
     file.read_to_string(&mut text).ok()?;
@@ -127,15 +111,26 @@ fn read_holder(file: &mut File) -> Option<Holder> {
 /// Takes `file`'s exclusive lock. A lock held by a process that is exiting (killed, its
 /// files not yet all closed) is waited for; one held by a live process is not: `false`.
 pub fn lock_waiting_out_exit(file: &File, path: &Path) -> Result<bool, ClaimError> {
-    let deadline = Instant::now() + EXITING_WAIT;
+    lock_while(file, path, EXITING_WAIT, || holder_is_exiting(path))
+}
+
+/// Takes `file`'s exclusive lock, waiting (at most `wait`) while `holder_going` says the
+/// holder is on its way out; `false` when it is held and not going.
+fn lock_while(
+    file: &File,
+    path: &Path,
+    wait: Duration,
+    mut holder_going: impl FnMut() -> bool,
+) -> Result<bool, ClaimError> {
+    let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(true),
             Err(TryLockError::WouldBlock) => {
-                if Instant::now() >= deadline || !holder_is_exiting(path) {
+                if Instant::now() >= deadline || !holder_going() {
                     return Ok(false);
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(10));
             }
             Err(TryLockError::Error(source)) => {
                 return Err(ClaimError::Io {

@@ -173,6 +173,15 @@ impl TestEnv {
             .expect("spawn keyfob")
     }
 
+    /// Runs `keyfob ARGS` presenting the agent key `key` (empty stdin).
+    pub fn keyfob_with_key(&self, key: &str, args: &[&str]) -> Output {
+        self.keyfob_cmd(args)
+            .env("KEYFOB_KEY", key)
+            .stdin(Stdio::null())
+            .output()
+            .expect("keyfob")
+    }
+
     /// Runs `keyfob ARGS` with empty stdin.
     pub fn keyfob(&self, args: &[&str]) -> Output {
         self.keyfob_in(args, "")
@@ -336,6 +345,26 @@ impl TestEnv {
         ]);
         env.ok(&["login", "s", "--device", "--json"]);
         env
+    }
+
+    /// Account "s" of [`TestEnv::with_scripted`]: once its token has expired, a `keyfob token s`
+    /// whose refresh the endpoint holds, and a `keyfob daemon stop` issued meanwhile, once the
+    /// daemon says it waits for that refresh. Returns the hold, the caller and the stop.
+    pub fn stop_during_a_held_refresh(
+        &self,
+        s: &scripted::Scripted,
+    ) -> (scripted::Held, Child, Child) {
+        self.wait_for_token_expiry("s");
+        let held = s.hold_next_refresh();
+        let caller = self.spawn_keyfob(&["token", "s"]);
+        held.wait_arrived();
+        let stop = self.spawn_keyfob(&["daemon", "stop"]);
+        wait_until(
+            Duration::from_secs(30),
+            "the daemon to wait for the refresh in flight",
+            || self.logs().contains("waiting for refreshes in flight"),
+        );
+        (held, caller, stop)
     }
 
     /// The pid in the daemon's lock file, if a daemon holds it.

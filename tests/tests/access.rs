@@ -7,7 +7,7 @@ use keyfob_e2e::secret_service::SecretService;
 use keyfob_e2e::{NO_PROMPTS, TestEnv, wait_until};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::Duration;
 
 const SECRET: &str = "api-secret-value-0f3a";
@@ -216,14 +216,6 @@ fn two_hundred_concurrent_requests_from_one_client_raise_one_prompt() {
     assert_eq!(status(&env)["approvals_waiting"], 0);
 }
 
-fn with_key(env: &TestEnv, key: &str, args: &[&str]) -> Output {
-    env.keyfob_cmd(args)
-        .env("KEYFOB_KEY", key)
-        .stdin(Stdio::null())
-        .output()
-        .expect("keyfob")
-}
-
 fn sha256_hex(s: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
@@ -270,7 +262,7 @@ fn a_scoped_key_gets_its_scope_and_nothing_else_and_revocation_is_immediate() {
     assert!(key.starts_with("kfk_") && key.len() == 47, "{key}");
 
     // Inside its scope: served without any approver running.
-    let out = with_key(&env, &key, &["token", "work"]);
+    let out = env.keyfob_with_key(&key, &["token", "work"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let token = String::from_utf8(out.stdout).unwrap();
     assert_eq!(idp.introspect(token.trim())["active"], true);
@@ -296,7 +288,7 @@ fn a_scoped_key_gets_its_scope_and_nothing_else_and_revocation_is_immediate() {
         ],
         &["lock"],
     ] {
-        let out = with_key(&env, &key, args);
+        let out = env.keyfob_with_key(&key, args);
         assert_eq!(out.status.code(), Some(5), "{args:?}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("the agent key \"ci\" allows only token on work"),
@@ -304,7 +296,11 @@ fn a_scoped_key_gets_its_scope_and_nothing_else_and_revocation_is_immediate() {
             stderr(&out)
         );
     }
-    assert!(with_key(&env, &key, &["daemon", "status"]).status.success());
+    assert!(
+        env.keyfob_with_key(&key, &["daemon", "status"])
+            .status
+            .success()
+    );
 
     // Listed by prefix with its last use; stored only as a hash.
     let list: Value = serde_json::from_str(&env.ok(&["key", "list", "--json"])).unwrap();
@@ -330,14 +326,14 @@ fn a_scoped_key_gets_its_scope_and_nothing_else_and_revocation_is_immediate() {
             .unwrap()
             .contains("revoked")
     );
-    let out = with_key(&env, &key, &["token", "work"]);
+    let out = env.keyfob_with_key(&key, &["token", "work"]);
     assert_eq!(out.status.code(), Some(5));
     assert!(stderr(&out).contains("not known"), "{}", stderr(&out));
 
     // An expired key is refused as soon as it expires.
     let short = token_key(&env, "short", "1s");
     wait_until(Duration::from_secs(10), "the key to expire", || {
-        let out = with_key(&env, &short, &["token", "work"]);
+        let out = env.keyfob_with_key(&short, &["token", "work"]);
         !out.status.success() && stderr(&out).contains("has expired")
     });
     env.assert_logs_free_of(&[&key, &short, token.trim()]);

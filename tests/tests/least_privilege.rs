@@ -5,15 +5,7 @@
 use keyfob_e2e::TestEnv;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Output, Stdio};
-
-fn with_key(env: &TestEnv, key: &str, args: &[&str]) -> Output {
-    env.keyfob_cmd(args)
-        .env("KEYFOB_KEY", key)
-        .stdin(Stdio::null())
-        .output()
-        .expect("keyfob")
-}
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -72,7 +64,7 @@ fn an_otp_key_cannot_mint_codes_for_later() {
     let env = built_in_policy();
     let k = key(&env, "work", "otp");
     assert!(
-        with_key(&env, &k, &["otp", "code", "work"])
+        env.keyfob_with_key(&k, &["otp", "code", "work"])
             .status
             .success()
     );
@@ -82,10 +74,10 @@ fn an_otp_key_cannot_mint_codes_for_later() {
         .as_secs();
     // The next period's code is fine; an hour ahead is an admin operation.
     let next = (now + 30).to_string();
-    let out = with_key(&env, &k, &["otp", "code", "work", "--at", &next]);
+    let out = env.keyfob_with_key(&k, &["otp", "code", "work", "--at", &next]);
     assert!(out.status.success(), "{}", stderr(&out));
     let later = (now + 3600).to_string();
-    let out = with_key(&env, &k, &["otp", "code", "work", "--at", &later]);
+    let out = env.keyfob_with_key(&k, &["otp", "code", "work", "--at", &later]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(stderr(&out).contains("otp.code"), "{}", stderr(&out));
     assert!(out.stdout.is_empty());

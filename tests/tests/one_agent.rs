@@ -134,18 +134,9 @@ fn a_client_during_an_orderly_stop_is_served_by_the_next_daemon() {
     use keyfob_e2e::scripted::Scripted;
     let s = Scripted::start();
     let env = TestEnv::with_scripted(&s);
-    env.wait_for_token_expiry("s");
     // A refresh is at the provider when the stop comes: the daemon closes its socket and
     // finishes the refresh before it exits.
-    let held = s.hold_next_refresh();
-    let caller = env.spawn_keyfob(&["token", "s"]);
-    held.wait_arrived();
-    let stop = env.spawn_keyfob(&["daemon", "stop"]);
-    wait_until(
-        Duration::from_secs(30),
-        "the daemon to wait for the refresh in flight",
-        || env.logs().contains("waiting for refreshes in flight"),
-    );
+    let (held, caller, stop) = env.stop_during_a_held_refresh(&s);
     // A client now finds no socket and starts a daemon, which must wait for the old one.
     let client = env.spawn_keyfob(&["otp", "list"]);
     wait_until(

@@ -138,16 +138,7 @@ fn a_rotated_refresh_token_is_kept_when_the_disk_fills_before_it_is_stored() {
 fn an_orderly_stop_waits_for_a_slow_refresh_and_keeps_its_rotation() {
     let s = Scripted::start();
     let env = TestEnv::with_scripted(&s);
-    env.wait_for_token_expiry("s");
-    let held = s.hold_next_refresh();
-    let caller = env.spawn_keyfob(&["token", "s"]);
-    held.wait_arrived();
-    let stop = env.spawn_keyfob(&["daemon", "stop"]);
-    wait_until(
-        Duration::from_secs(30),
-        "the daemon to wait for the refresh in flight",
-        || env.logs().contains("waiting for refreshes in flight"),
-    );
+    let (held, caller, stop) = env.stop_during_a_held_refresh(&s);
     held.release();
     let (ok, _, err) = finish(stop);
     assert!(ok, "{err}");

@@ -460,11 +460,32 @@ impl Broker {
         }
         let unsaved: Vec<String> = lock(&self.unsaved).keys().cloned().collect();
         for account in unsaved {
-            let gate = self.gate(&account);
-            let mut g = gate.lock().await;
-            if let Some(p) = g.pending.clone() {
-                let _ = self.store(&account, &mut g, p, backend).await;
-            }
+            let _ = self
+                .store_kept(&account, &self.gate(&account), backend)
+                .await;
+        }
+    }
+
+    /// Every account's gate.
+    fn all_gates(&self) -> Vec<(String, Arc<tokio::sync::Mutex<Gate>>)> {
+        lock(&self.gates)
+            .iter()
+            .map(|(a, g)| (a.clone(), Arc::clone(g)))
+            .collect()
+    }
+
+    /// Takes `account`'s gate (so whatever runs under it finishes first) and stores its kept
+    /// rotated refresh token, if any.
+    async fn store_kept<B: Backend>(
+        &self,
+        account: &str,
+        gate: &tokio::sync::Mutex<Gate>,
+        backend: &B,
+    ) -> Result<(), BrokerError> {
+        let mut g = gate.lock().await;
+        match g.pending.clone() {
+            Some(p) => self.store(account, &mut g, p, backend).await,
+            None => Ok(()),
         }
     }
 
@@ -472,15 +493,8 @@ impl Broker {
     /// rotated tokens (the vault locks next), then drops all access tokens (the lock). Kept
     /// rotated refresh tokens that still cannot be stored stay: they are grants, not caches.
     pub async fn quiesce<B: Backend>(&self, backend: &B) {
-        let gates: Vec<(String, Arc<tokio::sync::Mutex<Gate>>)> = lock(&self.gates)
-            .iter()
-            .map(|(a, g)| (a.clone(), Arc::clone(g)))
-            .collect();
-        for (account, gate) in gates {
-            let mut g = gate.lock().await;
-            if let Some(p) = g.pending.clone() {
-                let _ = self.store(&account, &mut g, p, backend).await;
-            }
+        for (account, gate) in self.all_gates() {
+            let _ = self.store_kept(&account, &gate, backend).await;
         }
         lock(&self.cache).clear();
         lock(&self.used).clear();
@@ -490,19 +504,13 @@ impl Broker {
     /// are stored), and tries once more to store any kept rotated token.
     pub async fn stop<B: Backend>(&self, backend: &B) {
         self.stopping.store(true, Ordering::SeqCst);
-        let gates: Vec<(String, Arc<tokio::sync::Mutex<Gate>>)> = lock(&self.gates)
-            .iter()
-            .map(|(a, g)| (a.clone(), Arc::clone(g)))
-            .collect();
+        let gates = self.all_gates();
         let busy = gates.iter().filter(|(_, g)| g.try_lock().is_err()).count();
         if busy > 0 {
             tracing::info!(busy, "waiting for refreshes in flight before stopping");
         }
         for (account, gate) in gates {
-            let mut g = gate.lock().await;
-            if let Some(p) = g.pending.clone()
-                && self.store(&account, &mut g, p, backend).await.is_err()
-            {
+            if self.store_kept(&account, &gate, backend).await.is_err() {
                 tracing::error!(account = %account, "stopping with a rotated refresh token that could not be stored: the grant is lost; `keyfob login {account}` will be needed");
             }
         }
