@@ -149,8 +149,9 @@ fn a_client_during_an_orderly_stop_is_served_by_the_next_daemon() {
         let out = child.wait_with_output().expect("wait keyfob");
         assert!(
             out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            env.logs()
         );
     }
 }

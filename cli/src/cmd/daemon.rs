@@ -87,7 +87,7 @@ fn stop(ctx: &Ctx) -> CliResult {
             Err(e) => return Err(e.into()),
         }
     }
-    wait_for_exit(ctx)?;
+    wait_for_exit(ctx, pid)?;
     if ctx.json {
         println!("{}", serde_json::json!({"state": "stopped", "pid": pid}));
     } else {
@@ -160,19 +160,27 @@ fn status(ctx: &Ctx) -> CliResult {
     Ok(())
 }
 
-/// Waits until the daemon has released its single-instance lock, i.e. it has exited, so a
-/// command right after `stop` starts a fresh daemon instead of meeting the old one.
-fn wait_for_exit(ctx: &Ctx) -> CliResult {
+/// Waits until the daemon `pid` has released its single-instance lock, i.e. it has exited,
+/// so a command right after `stop` starts a fresh daemon instead of meeting the old one.
+fn wait_for_exit(ctx: &Ctx, pid: u32) -> CliResult {
     let mut name = ctx.socket.clone().into_os_string();
     name.push(".lock");
     let Ok(lock) = std::fs::File::open(&name) else {
         return Ok(());
+    };
+    // A client that found no socket may have started the next daemon already; it takes the
+    // lock the moment the old one lets go, so a held lock with another pid also means "gone".
+    let held_by_old = || {
+        std::fs::read_to_string(&name)
+            .map(|t| t.trim() == pid.to_string())
+            .unwrap_or(false)
     };
     // An orderly stop first lets refreshes in flight finish (bounded by the HTTP timeout).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
         match lock.try_lock_shared() {
             Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if !held_by_old() => return Ok(()),
             Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
