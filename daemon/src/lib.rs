@@ -14,13 +14,14 @@ pub mod otp;
 pub mod plugins;
 pub mod policy;
 pub mod server;
+pub mod state;
 pub mod tokens;
 pub mod vault;
 
 use agent::Agent;
-use agent::state::StateFile;
 use config::{Config, VaultChoice};
 use server::listener::Claim;
+use state::StateFile;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -150,7 +151,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         auth,
         audit.clone(),
         policy::rate::RateLimiter::new(config.limits.requests_per_second, config.limits.burst),
-        agent::access_ops::Access::new(&config),
+        policy::enforce::Access::new(&config),
     ));
     agent
         .report_interrupted_refreshes()
@@ -169,7 +170,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let ahead = tokio::spawn(Arc::clone(&agent).refresh_ahead_loop());
     tokio::spawn(Arc::clone(&agent).auto_lock_loop());
     #[cfg(target_os = "linux")]
-    if agent.access.lock_on_session_lock() {
+    if agent.access.lock.on_session_lock() {
         tokio::spawn(logind::watch(Arc::clone(&agent)));
     }
     server::serve(Arc::clone(&agent), listener).await;

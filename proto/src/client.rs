@@ -1,15 +1,14 @@
 //! The blocking client: no async runtime, so a one-shot CLI call costs little beyond the
 //! process start.
 
+use crate::PROTOCOL_VERSION;
+use crate::codec::ClientCodec;
 use crate::error::{ErrorKind, RpcError};
 use crate::events::Event;
 use crate::methods::{Hello, HelloParams, HelloResult, Method};
-use crate::wire::{EVENT_METHOD, Incoming, JSONRPC, OutgoingRequest, to_line};
-use crate::{MAX_LINE_BYTES, PROTOCOL_VERSION};
 use interprocess::local_socket::{GenericFilePath, Stream, ToFsName, traits::Stream as _};
 use serde::de::DeserializeOwned;
-use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// Why a client call failed.
@@ -87,10 +86,8 @@ pub fn hello_params(client: &str) -> HelloParams {
 /// A connection to the daemon that has completed `hello`.
 pub struct Client {
     reader: BufReader<Stream>,
-    next_id: u64,
-    pending_events: VecDeque<Event>,
+    codec: ClientCodec,
     hello: HelloResult,
-    line: Vec<u8>,
 }
 
 impl std::fmt::Debug for Client {
@@ -147,7 +144,7 @@ impl Client {
         let stream = connect_stream(path)?;
         let mut this = Self::new(stream);
         this.send::<Hello>(&hello_params(client))
-            .and_then(|_| this.receive::<HelloResult>(0))
+            .and_then(|id| this.receive::<HelloResult>(id))
             .map(|h| this.hello = h)
             .map_err(before_hello)?;
         Ok(this)
@@ -162,27 +159,27 @@ impl Client {
     ) -> Result<(Self, M::Result), ClientError> {
         let stream = connect_stream(path)?;
         let mut this = Self::new(stream);
-        let mut buf = this.encode::<Hello>(&hello_params(client))?;
-        buf.extend(this.encode::<M>(params)?);
-        this.write(&buf)
-            .and_then(|_| this.receive::<HelloResult>(0))
+        let (hello_id, mut buf) = this.codec.request::<Hello>(&hello_params(client))?;
+        let (id, call) = this.codec.request::<M>(params)?;
+        buf.extend_from_slice(call.as_slice());
+        drop(call);
+        this.write(buf.as_slice())
+            .and_then(|_| this.receive::<HelloResult>(hello_id))
             .map(|h| this.hello = h)
             .map_err(before_hello)?;
-        let result = this.receive::<M::Result>(1)?;
+        let result = this.receive::<M::Result>(id)?;
         Ok((this, result))
     }
 
     fn new(stream: Stream) -> Self {
         Self {
             reader: BufReader::new(stream),
-            next_id: 0,
-            pending_events: VecDeque::new(),
+            codec: ClientCodec::default(),
             hello: HelloResult {
                 version: 0,
                 daemon_version: String::new(),
                 pid: 0,
             },
-            line: Vec::new(),
         }
     }
 
@@ -201,29 +198,18 @@ impl Client {
     /// Blocks until the next event (after `subscribe`).
     pub fn next_event(&mut self) -> Result<Event, ClientError> {
         loop {
-            if let Some(ev) = self.pending_events.pop_front() {
+            if let Some(ev) = self.codec.next_event() {
                 return Ok(ev);
             }
-            self.read_one()?;
+            // No request is outstanding: any reply here is out of turn.
+            self.read_line()?;
+            self.codec.unasked()?;
         }
     }
 
-    fn encode<M: Method>(&mut self, params: &M::Params) -> Result<Vec<u8>, ClientError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        to_line(&OutgoingRequest {
-            jsonrpc: JSONRPC,
-            id,
-            method: M::NAME,
-            params,
-        })
-        .map_err(|e| ClientError::Protocol(e.to_string()))
-    }
-
     fn send<M: Method>(&mut self, params: &M::Params) -> Result<u64, ClientError> {
-        let id = self.next_id;
-        let buf = self.encode::<M>(params)?;
-        self.write(&buf)?;
+        let (id, line) = self.codec.request::<M>(params)?;
+        self.write(line.as_slice())?;
         Ok(id)
     }
 
@@ -232,7 +218,7 @@ impl Client {
     fn write(&mut self, buf: &[u8]) -> Result<(), ClientError> {
         match self.reader.get_mut().write_all(buf) {
             Ok(()) => Ok(()),
-            Err(e) => match self.read_one() {
+            Err(e) => match self.read_line().and_then(|_| self.codec.unasked()) {
                 Err(rpc @ ClientError::Rpc(_)) => Err(rpc),
                 _ => Err(ClientError::Io(e)),
             },
@@ -241,63 +227,22 @@ impl Client {
 
     fn receive<T: DeserializeOwned>(&mut self, id: u64) -> Result<T, ClientError> {
         loop {
-            if let Some(msg) = self.read_one()? {
-                let got = msg.id.as_ref().and_then(|v| v.as_u64());
-                if got != Some(id) {
-                    return Err(ClientError::Protocol(format!(
-                        "expected the reply to request {id}, got {:?}",
-                        msg.id
-                    )));
-                }
-                if let Some(err) = msg.error {
-                    return Err(ClientError::Rpc(err));
-                }
-                let result = msg.result.unwrap_or(serde_json::Value::Null);
-                return serde_json::from_value(result)
-                    .map_err(|e| ClientError::Protocol(e.to_string()));
+            self.read_line()?;
+            if let Some(result) = self.codec.reply(id)? {
+                return Ok(result);
             }
         }
     }
 
-    /// Reads one line; returns a response, or `None` after queueing an event.
-    fn read_one(&mut self) -> Result<Option<Incoming>, ClientError> {
-        self.line.clear();
-        let n = (&mut self.reader)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut self.line)?;
-        if n == 0 {
-            return Err(ClientError::Closed);
-        }
-        if self.line.last() != Some(&b'\n') {
-            return Err(ClientError::Protocol(
-                "reply line too long or cut short".into(),
-            ));
-        }
-        let msg: Incoming =
-            serde_json::from_slice(&self.line).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        // The line may hold a secret; clear it rather than leave it in the buffer.
-        zeroize::Zeroize::zeroize(&mut self.line);
-        classify(msg, &mut self.pending_events)
-    }
-}
-
-/// Sorts a received line: events are queued, an error tied to no request (a refused
-/// connection, an unreadable line) is returned as the error, anything else is a reply.
-pub(crate) fn classify(
-    msg: Incoming,
-    events: &mut VecDeque<Event>,
-) -> Result<Option<Incoming>, ClientError> {
-    // `"id": null` deserialises to `None`, like a missing id.
-    if msg.id.is_none() {
-        if msg.method.as_deref() == Some(EVENT_METHOD) {
-            if let Some(ev) = msg.params.and_then(|p| serde_json::from_value(p).ok()) {
-                events.push_back(ev);
+    /// Reads until the codec holds one whole line.
+    fn read_line(&mut self) -> Result<(), ClientError> {
+        loop {
+            let available = self.reader.fill_buf()?;
+            let (n, done) = self.codec.feed(available)?;
+            self.reader.consume(n);
+            if done {
+                return Ok(());
             }
-            return Ok(None);
-        }
-        if let Some(err) = msg.error {
-            return Err(ClientError::Rpc(err));
         }
     }
-    Ok(Some(msg))
 }

@@ -6,6 +6,7 @@
 //! and third-party tools link.
 
 pub mod client;
+pub mod codec;
 pub mod error;
 pub mod events;
 pub mod methods;

@@ -6,7 +6,9 @@
 use crate::sensitive::Sensitive;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-/// A protocol method: its wire name and the shapes of its params and result.
+/// A protocol method: its wire name, the shapes of its params and result, and what a call
+/// needs before it may run. A method that declares nothing is an audited admin operation:
+/// forgetting the declaration fails closed.
 pub trait Method {
     /// The JSON-RPC method name.
     const NAME: &'static str;
@@ -14,10 +16,67 @@ pub trait Method {
     type Params: Serialize + DeserializeOwned;
     /// The `result` value.
     type Result: Serialize + DeserializeOwned;
+    /// Whether every call goes to the audit log (refused calls always do).
+    const AUDITED: bool = true;
+    /// What a call with `p` needs: the daemon authorizes this, and nothing else.
+    fn need(_p: &Self::Params) -> Need<'_> {
+        Need::Admin(None)
+    }
 }
 
+/// What a call needs before it may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need<'a> {
+    /// Nothing: the handshake, status, events.
+    Open,
+    /// Reading names and metadata, never a secret value.
+    Read,
+    /// A credential: `op` on the named account or entry.
+    Use(Operation, &'a str),
+    /// A one-time code of the named entry for a chosen time: the `otp` rule, and admin on top
+    /// when the time lies more than one period ahead (codes for later are minted, not used).
+    CodeAt(&'a str, u64),
+    /// A change to the agent, on the named item if any.
+    Admin(Option<&'a str>),
+    /// Narrowing access (locking, stopping): an admin operation that works while locked.
+    Narrow,
+    /// Widening access (a new agent key): admin, and a person's yes every time; `detail` is
+    /// exactly what the person is asked.
+    Widen {
+        /// The item created (for the audit log).
+        subject: &'a str,
+        /// The question, as the person reads it.
+        detail: String,
+    },
+    /// Answering approval prompts.
+    Approver,
+    /// Unlocking the agent.
+    Unlock,
+}
+
+impl Need<'_> {
+    /// The account or item a call concerns, for the audit log.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Need::Use(_, s) | Need::CodeAt(s, _) | Need::Admin(Some(s)) => Some(s),
+            Need::Widen { subject, .. } => Some(subject),
+            _ => None,
+        }
+    }
+
+    /// Whether the call hands out a credential (a token, code, secret or seed).
+    pub fn is_credential(&self) -> bool {
+        matches!(self, Need::Use(..) | Need::CodeAt(..))
+    }
+}
+
+/// Declares a method. `need = |p| …` says what a call needs (default: admin) and
+/// `audited = false` keeps routine reads out of the audit log (default: audited).
 macro_rules! method {
-    ($(#[$doc:meta])* $ty:ident, $name:literal, $params:ty, $result:ty) => {
+    (
+        $(#[$doc:meta])* $ty:ident, $name:literal, $params:ty, $result:ty
+        $(, need = |$p:ident| $need:expr)? $(, audited = $audited:expr)? $(,)?
+    ) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $ty;
@@ -25,9 +84,39 @@ macro_rules! method {
             const NAME: &'static str = $name;
             type Params = $params;
             type Result = $result;
+            $(const AUDITED: bool = $audited;)?
+            $(fn need($p: &Self::Params) -> Need<'_> {
+                $need
+            })?
         }
     };
 }
+
+/// Calls the macro `$m` with every method type, in one list: the registry the daemon routes
+/// by and tests enumerate. A method missing here is unknown to the daemon.
+#[macro_export]
+macro_rules! for_each_method {
+    ($m:ident) => {
+        $m! {
+            Hello, Subscribe, Status, Stop,
+            OtpAdd, OtpImport, OtpCode, OtpList, OtpRemove, OtpUri, RecoveryAdd, RecoveryTake,
+            SecretSet, SecretGet, SecretList, SecretRemove,
+            AuditTail, AuditVerify,
+            AccountAdd, AccountList, AccountShow, AccountRemove,
+            LoginStart, LoginWait, TokenGet, Logout,
+            ApprovalListen, ApprovalDecide, ApprovalList, ApprovalRevoke,
+            KeyCreate, KeyList, KeyRevoke, Lock, Unlock
+        }
+    };
+}
+
+macro_rules! names {
+    ($($ty:ident),*) => {
+        /// Every method's wire name, in registry order.
+        pub const NAMES: &[&str] = &[$($ty::NAME),*];
+    };
+}
+for_each_method!(names);
 
 /// An empty params object or result (`{}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +155,9 @@ pub struct HelloResult {
 
 method!(
     /// Opens a session; must come first.
-    Hello, "hello", HelloParams, HelloResult
+    Hello, "hello", HelloParams, HelloResult,
+    need = |_p| Need::Open,
+    audited = false
 );
 
 /// `subscribe` params: which events this connection wants.
@@ -80,7 +171,9 @@ pub struct SubscribeParams {
 
 method!(
     /// Starts `event` notifications on this connection.
-    Subscribe, "subscribe", SubscribeParams, Empty
+    Subscribe, "subscribe", SubscribeParams, Empty,
+    need = |_p| Need::Open,
+    audited = false
 );
 
 // ---- daemon ----
@@ -148,11 +241,14 @@ pub struct UnsavedGrant {
 
 method!(
     /// Reports on the running daemon.
-    Status, "daemon.status", Empty, StatusResult
+    Status, "daemon.status", Empty, StatusResult,
+    need = |_p| Need::Open,
+    audited = false
 );
 method!(
     /// Asks the daemon to stop (after answering).
-    Stop, "daemon.stop", Empty, Empty
+    Stop, "daemon.stop", Empty, Empty,
+    need = |_p| Need::Narrow
 );
 
 // ---- OTP ----
@@ -244,7 +340,8 @@ pub struct OtpInfo {
 
 method!(
     /// Adds an OTP entry.
-    OtpAdd, "otp.add", OtpAddParams, OtpInfo
+    OtpAdd, "otp.add", OtpAddParams, OtpInfo,
+    need = |p| Need::Admin(Some(&p.name))
 );
 
 /// `otp.import` params: lines of a file.
@@ -319,15 +416,19 @@ pub struct OtpCodeResult {
 
 method!(
     /// Computes a code (HOTP: advances and persists the counter first).
-    OtpCode, "otp.code", OtpCodeParams, OtpCodeResult
+    OtpCode, "otp.code", OtpCodeParams, OtpCodeResult,
+    need = |p| match p.at { Some(at) => Need::CodeAt(&p.name, at), None => Need::Use(Operation::Otp, &p.name) }
 );
 method!(
     /// Lists OTP entries, without secrets.
-    OtpList, "otp.list", Empty, Vec<OtpInfo>
+    OtpList, "otp.list", Empty, Vec<OtpInfo>,
+    need = |_p| Need::Read,
+    audited = false
 );
 method!(
     /// Removes an OTP entry and its recovery codes.
-    OtpRemove, "otp.rm", NameParams, Empty
+    OtpRemove, "otp.rm", NameParams, Empty,
+    need = |p| Need::Admin(Some(&p.name))
 );
 
 /// `otp.uri` result.
@@ -339,7 +440,8 @@ pub struct OtpUriResult {
 
 method!(
     /// Exports one entry as an otpauth URI (for a QR code).
-    OtpUri, "otp.uri", NameParams, OtpUriResult
+    OtpUri, "otp.uri", NameParams, OtpUriResult,
+    need = |p| Need::Use(Operation::Secret, &p.name)
 );
 
 /// `otp.recovery.add` params.
@@ -363,7 +465,8 @@ pub struct RecoveryAddResult {
 
 method!(
     /// Stores a site's recovery (backup) codes with an OTP entry.
-    RecoveryAdd, "otp.recovery.add", RecoveryAddParams, RecoveryAddResult
+    RecoveryAdd, "otp.recovery.add", RecoveryAddParams, RecoveryAddResult,
+    need = |p| Need::Admin(Some(&p.name))
 );
 
 /// `otp.recovery.take` result.
@@ -377,7 +480,8 @@ pub struct RecoveryTakeResult {
 
 method!(
     /// Hands out one unused recovery code and marks it used before answering.
-    RecoveryTake, "otp.recovery.take", NameParams, RecoveryTakeResult
+    RecoveryTake, "otp.recovery.take", NameParams, RecoveryTakeResult,
+    need = |p| Need::Use(Operation::Secret, &p.name)
 );
 
 // ---- static secrets ----
@@ -417,19 +521,24 @@ pub struct SecretInfo {
 
 method!(
     /// Stores a static secret.
-    SecretSet, "secret.set", SecretSetParams, SecretSetResult
+    SecretSet, "secret.set", SecretSetParams, SecretSetResult,
+    need = |p| Need::Admin(Some(&p.name))
 );
 method!(
     /// Reads a static secret.
-    SecretGet, "secret.get", NameParams, SecretGetResult
+    SecretGet, "secret.get", NameParams, SecretGetResult,
+    need = |p| Need::Use(Operation::Secret, &p.name)
 );
 method!(
     /// Lists static secrets, without values.
-    SecretList, "secret.list", Empty, Vec<SecretInfo>
+    SecretList, "secret.list", Empty, Vec<SecretInfo>,
+    need = |_p| Need::Read,
+    audited = false
 );
 method!(
     /// Deletes a static secret.
-    SecretRemove, "secret.rm", NameParams, Empty
+    SecretRemove, "secret.rm", NameParams, Empty,
+    need = |p| Need::Admin(Some(&p.name))
 );
 
 // ---- audit ----
@@ -466,11 +575,15 @@ pub struct AuditVerifyResult {
 
 method!(
     /// The latest audit records (JSON objects as stored).
-    AuditTail, "audit.tail", AuditTailParams, Vec<serde_json::Value>
+    AuditTail, "audit.tail", AuditTailParams, Vec<serde_json::Value>,
+    need = |_p| Need::Read,
+    audited = false
 );
 method!(
     /// Checks the audit log's hash chain.
-    AuditVerify, "audit.verify", Empty, AuditVerifyResult
+    AuditVerify, "audit.verify", Empty, AuditVerifyResult,
+    need = |_p| Need::Read,
+    audited = false
 );
 
 // ---- accounts, sign-in, tokens ----
@@ -565,19 +678,25 @@ pub struct AccountInfo {
 
 method!(
     /// Adds an account (no sign-in yet).
-    AccountAdd, "account.add", AccountAddParams, AccountInfo
+    AccountAdd, "account.add", AccountAddParams, AccountInfo,
+    need = |p| Need::Admin(Some(&p.name))
 );
 method!(
     /// Lists accounts.
-    AccountList, "account.list", Empty, Vec<AccountInfo>
+    AccountList, "account.list", Empty, Vec<AccountInfo>,
+    need = |_p| Need::Read,
+    audited = false
 );
 method!(
     /// Shows one account.
-    AccountShow, "account.show", NameParams, AccountInfo
+    AccountShow, "account.show", NameParams, AccountInfo,
+    need = |_p| Need::Read,
+    audited = false
 );
 method!(
     /// Removes an account and its secrets (without revoking; see `logout`).
-    AccountRemove, "account.rm", NameParams, Empty
+    AccountRemove, "account.rm", NameParams, Empty,
+    need = |p| Need::Admin(Some(&p.name))
 );
 
 /// A sign-in flow.
@@ -636,11 +755,14 @@ pub struct LoginWaitParams {
 
 method!(
     /// Starts a sign-in (at most one per account at a time).
-    LoginStart, "login.start", LoginStartParams, LoginStarted
+    LoginStart, "login.start", LoginStartParams, LoginStarted,
+    need = |p| Need::Admin(Some(&p.name))
 );
 method!(
     /// Waits for a sign-in to finish.
-    LoginWait, "login.wait", LoginWaitParams, AccountInfo
+    LoginWait, "login.wait", LoginWaitParams, AccountInfo,
+    need = |_p| Need::Read,
+    audited = false
 );
 
 /// `token.get` params.
@@ -696,7 +818,8 @@ pub struct TokenResult {
 
 method!(
     /// A fresh access token for an account (cached; refreshed once for all waiters).
-    TokenGet, "token.get", TokenParams, TokenResult
+    TokenGet, "token.get", TokenParams, TokenResult,
+    need = |p| if p.id_token || p.claims { Need::Use(Operation::IdToken, &p.name) } else { Need::Use(Operation::Token, &p.name) }
 );
 
 /// `logout` result: what happened at the provider and locally.
@@ -714,5 +837,62 @@ pub struct LogoutResult {
 
 method!(
     /// Revokes the account's grant at the provider when it can, then deletes local tokens.
-    Logout, "logout", NameParams, LogoutResult
+    Logout, "logout", NameParams, LogoutResult,
+    need = |p| Need::Admin(Some(&p.name))
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_method_is_in_the_registry_once() {
+        let declared = [
+            include_str!("methods.rs"),
+            include_str!("methods/access.rs"),
+        ]
+        .iter()
+        .map(|src| src.matches("\nmethod!(").count())
+        .sum::<usize>();
+        assert_eq!(
+            declared,
+            NAMES.len(),
+            "a method! is missing from for_each_method!"
+        );
+        let mut names = NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            NAMES.len(),
+            "a method name is registered twice"
+        );
+    }
+
+    method!(
+        /// A method that declares nothing.
+        Undeclared, "test.undeclared", NameParams, Empty
+    );
+
+    #[test]
+    fn a_method_that_declares_nothing_is_an_audited_admin_operation() {
+        let p = NameParams { name: "x".into() };
+        assert_eq!(Undeclared::need(&p), Need::Admin(None));
+        const { assert!(Undeclared::AUDITED) };
+    }
+
+    #[test]
+    fn a_code_for_a_chosen_time_is_not_a_plain_use() {
+        let p = OtpCodeParams {
+            name: "gh".into(),
+            at: Some(10),
+        };
+        assert_eq!(OtpCode::need(&p), Need::CodeAt("gh", 10));
+        let p = TokenParams {
+            name: "gh".into(),
+            id_token: true,
+            ..Default::default()
+        };
+        assert_eq!(TokenGet::need(&p), Need::Use(Operation::IdToken, "gh"));
+    }
+}

@@ -1,6 +1,5 @@
 //! JSON-RPC 2.0 envelopes and the line framing both ends use.
 
-use crate::error::RpcError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -8,8 +7,9 @@ use serde_json::Value;
 pub const JSONRPC: &str = "2.0";
 
 /// A request as it arrives: kept loose so the daemon can answer each malformation precisely.
+/// The params stay unparsed text, decoded once into the method's own type.
 #[derive(Debug, Deserialize)]
-pub struct IncomingRequest {
+pub struct IncomingRequest<'a> {
     /// Must be "2.0".
     pub jsonrpc: Option<String>,
     /// Absent for notifications from the client (which Keyfob answers to nobody).
@@ -18,8 +18,8 @@ pub struct IncomingRequest {
     /// The method name.
     pub method: Option<String>,
     /// Method params; absent means `{}`.
-    #[serde(default)]
-    pub params: Option<Value>,
+    #[serde(default, borrow)]
+    pub params: Option<&'a serde_json::value::RawValue>,
 }
 
 /// A request as a client sends it.
@@ -35,43 +35,6 @@ pub struct OutgoingRequest<'a, P: Serialize> {
     pub params: &'a P,
 }
 
-/// A response: exactly one of `result` and `error`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Response {
-    /// Always "2.0".
-    pub jsonrpc: String,
-    /// The request's id (null when the request could not be read).
-    pub id: Value,
-    /// The result, on success.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    /// The error, on failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<RpcError>,
-}
-
-impl Response {
-    /// A success response.
-    pub fn ok(id: Value, result: Value) -> Self {
-        Self {
-            jsonrpc: JSONRPC.into(),
-            id,
-            result: Some(result),
-            error: None,
-        }
-    }
-
-    /// An error response.
-    pub fn err(id: Value, error: RpcError) -> Self {
-        Self {
-            jsonrpc: JSONRPC.into(),
-            id,
-            result: None,
-            error: Some(error),
-        }
-    }
-}
-
 /// A server-to-client notification (no id): how events reach subscribers.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Notification<P> {
@@ -85,30 +48,3 @@ pub struct Notification<P> {
 
 /// The method name of every server notification.
 pub const EVENT_METHOD: &str = "event";
-
-/// Any line a client can receive: a response or a notification.
-#[derive(Debug, Deserialize)]
-pub struct Incoming {
-    /// Present on responses.
-    #[serde(default)]
-    pub id: Option<Value>,
-    /// Present on notifications.
-    #[serde(default)]
-    pub method: Option<String>,
-    /// Notification params.
-    #[serde(default)]
-    pub params: Option<Value>,
-    /// Response result.
-    #[serde(default)]
-    pub result: Option<Value>,
-    /// Response error.
-    #[serde(default)]
-    pub error: Option<RpcError>,
-}
-
-/// Serialises `value` as one protocol line, `\n` included.
-pub fn to_line<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
-    let mut buf = serde_json::to_vec(value)?;
-    buf.push(b'\n');
-    Ok(buf)
-}

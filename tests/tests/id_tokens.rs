@@ -2,7 +2,7 @@
 //! error, and nothing is stored. The provider here is the scripted one acting as an OpenID
 //! provider (discovery, JWKS, token endpoint), signing with a key the test holds.
 
-use base64::Engine as _;
+use data_encoding::BASE64URL_NOPAD;
 use keyfob_e2e::TestEnv;
 use keyfob_e2e::scripted::Scripted;
 use ring::rand::SystemRandom;
@@ -10,7 +10,7 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
 fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    BASE64URL_NOPAD.encode(bytes)
 }
 
 struct Signer {
@@ -65,9 +65,7 @@ fn tampered_id_tokens_are_refused_at_sign_in_with_distinct_errors() {
     let es = json!({"alg": "ES256", "kid": "k1"});
     let good = signer.sign(es.clone(), &claims(json!({})));
     let (head, sig) = good.rsplit_once('.').unwrap();
-    let mut raw_sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(sig)
-        .unwrap();
+    let mut raw_sig = BASE64URL_NOPAD.decode(sig.as_bytes()).unwrap();
     raw_sig[7] ^= 0x10;
     let cases: Vec<(&str, String, &str)> = vec![
         (

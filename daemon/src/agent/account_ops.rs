@@ -1,8 +1,8 @@
 //! Accounts: add, list, show, remove. Non-secret facts in the state file; the client secret
 //! and refresh token in the vault.
 
-use super::state::AccountRecord;
 use super::{Agent, AgentError, names, now_secs, vault_key};
+use crate::state::AccountRecord;
 use keyfob_proto::methods::*;
 use secrecy::ExposeSecret;
 use std::time::UNIX_EPOCH;

@@ -1,23 +1,27 @@
 //! The agent: state, vault and events, and the operations the protocol exposes.
 
-pub mod access_ops;
 mod account_ops;
+mod approval_ops;
 mod audit_ops;
 pub mod auth;
 mod error;
+mod key_ops;
+mod lock_ops;
 mod login_ops;
 pub mod names;
 mod otp_ops;
 mod secret_ops;
-pub mod state;
 mod token_backend;
 mod token_ops;
 
 pub use error::AgentError;
 
+use crate::policy::enforce::{self, Caller, Ledger};
+use crate::state::StateFile;
 use crate::vault::VaultHandle;
 use keyfob_proto::Event;
-use state::StateFile;
+use keyfob_proto::RpcError;
+use keyfob_proto::methods::{Need, Operation};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -42,7 +46,7 @@ pub struct Agent {
     /// Per-client request limits.
     pub limiter: crate::policy::rate::RateLimiter,
     /// Policy, approvals and the lock.
-    pub access: access_ops::Access,
+    pub access: crate::policy::enforce::Access,
 }
 
 impl std::fmt::Debug for Agent {
@@ -76,7 +80,7 @@ impl Agent {
         auth: auth::Auth,
         audit: crate::audit::Audit,
         limiter: crate::policy::rate::RateLimiter,
-        access: access_ops::Access,
+        access: crate::policy::enforce::Access,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
         let (shutdown, _) = watch::channel(false);
@@ -120,6 +124,39 @@ impl Agent {
             return Err(AgentError::Storage(e));
         }
         Ok(())
+    }
+
+    /// What enforcement reads and writes outside itself.
+    fn ledger(&self) -> Ledger<'_> {
+        Ledger {
+            state: &self.state,
+            audit: &self.audit,
+            events: &self.events,
+        }
+    }
+
+    /// Checks what a method declared it needs for this call; `Ok` means it may run.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        method: &str,
+        need: Need<'_>,
+    ) -> Result<(), RpcError> {
+        self.access
+            .authorize(self.ledger(), caller, method, need)
+            .await
+    }
+
+    /// Checks a key presented in `hello`; returns its hash for later requests.
+    pub async fn present_key(&self, presented: &str) -> Result<String, RpcError> {
+        enforce::present_key(self.ledger(), presented).await
+    }
+
+    /// The accounts whose events a key's connection may hear: `None` (all) for an admin key.
+    pub async fn key_event_scope(&self, hash: &str) -> Result<Option<Vec<String>>, RpcError> {
+        let key = enforce::key_in_force(self.ledger(), hash).await?;
+        let admin = key.info.ops.contains(&Operation::Admin);
+        Ok((!admin).then(|| key.info.accounts.clone()))
     }
 
     /// Subscribes to events.
@@ -175,7 +212,7 @@ impl Agent {
             connections: self.connections.load(Ordering::Relaxed),
             otp_entries: st.get().otp.len(),
             secrets: st.get().secrets.len(),
-            locked: self.access.locked(),
+            locked: self.access.lock.locked(),
             approvers: self.access.approvals.approvers(),
             approvals_waiting: self.access.approvals.waiting_total(),
             unsaved: self

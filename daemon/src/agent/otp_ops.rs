@@ -1,8 +1,8 @@
 //! OTP operations: add, import, code, list, remove, export, recovery codes.
 
-use super::state::OtpRecord;
 use super::{Agent, AgentError, names, now_secs, vault_key};
 use crate::otp::{self, NewEntry, OtpParams, migration, uri};
+use crate::state::OtpRecord;
 use keyfob_proto::Sensitive;
 use keyfob_proto::events::{Change, Event};
 use keyfob_proto::methods::*;
@@ -43,15 +43,6 @@ struct RecoveryCode {
 }
 
 impl Agent {
-    /// Whether `at` is more than one period ahead for the entry `name` (codes for later).
-    pub async fn otp_code_ahead(&self, name: &str, at: u64) -> bool {
-        let st = self.state.lock().await;
-        st.get()
-            .otp
-            .get(name)
-            .is_some_and(|r| at > now_secs().saturating_add(r.params.period))
-    }
-
     /// `otp.add`.
     pub async fn otp_add(&self, p: OtpAddParams) -> Result<OtpInfo, AgentError> {
         names::validate("OTP entry", &p.name).map_err(AgentError::Invalid)?;

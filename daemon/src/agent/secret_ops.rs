@@ -1,7 +1,7 @@
 //! Static secrets: API keys and other values stored as they are.
 
-use super::state::SecretRecord;
 use super::{Agent, AgentError, names, now_secs, vault_key};
+use crate::state::SecretRecord;
 use keyfob_proto::Sensitive;
 use keyfob_proto::events::{Change, Event};
 use keyfob_proto::methods::*;

@@ -72,7 +72,7 @@ impl Backend for Agent {
     async fn prepare(&self, account: &str) -> Result<Grant, AgentError> {
         // Locked while this request waited: no provider call now, since a rotated refresh
         // token could not be stored and the grant would be lost.
-        if self.access.locked() {
+        if self.access.lock.locked() {
             return Err(AgentError::Vault(crate::vault::VaultError::Locked));
         }
         let record = self.account_record(account).await?;

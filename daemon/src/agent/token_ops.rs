@@ -34,11 +34,10 @@ fn result(t: CachedToken) -> TokenResult {
 /// The payload of a JWT, decoded without verifying anything (for `--claims` on a JWT access
 /// token, which is meant for the resource server, not for Keyfob to verify).
 fn jwt_payload(token: &str) -> Option<serde_json::Value> {
-    use base64::Engine as _;
     let mut parts = token.split('.');
     let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(payload.trim_end_matches('=').as_bytes())
         .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
@@ -142,7 +141,7 @@ impl Agent {
                 _ = tick.tick() => {}
             }
             // Locked: no provider call, and no store the locked vault would refuse.
-            if self.access.locked() {
+            if self.access.lock.locked() {
                 continue;
             }
             self.tokens.refresh_ahead(&*self).await;

@@ -222,7 +222,7 @@ pub async fn fetch_jwks(http: &reqwest::Client, uri: &str) -> Result<CoreJsonWeb
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
+    use data_encoding::BASE64URL_NOPAD;
     use ring::rand::SystemRandom;
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
     use serde_json::json;
@@ -231,7 +231,7 @@ mod tests {
     const CLIENT: &str = "keyfob-native";
 
     fn b64(bytes: &[u8]) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        BASE64URL_NOPAD.encode(bytes)
     }
 
     struct Signer {
@@ -344,9 +344,7 @@ mod tests {
                 {
                     let t = s.token(es.clone(), claims(json!({})));
                     let (head, sig) = t.rsplit_once('.').unwrap();
-                    let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(sig)
-                        .unwrap();
+                    let mut raw = BASE64URL_NOPAD.decode(sig.as_bytes()).unwrap();
                     raw[5] ^= 0x40;
                     format!("{head}.{}", b64(&raw))
                 },

@@ -1,17 +1,27 @@
 //! Google Authenticator's export links: `otpauth-migration://offline?data=<base64 protobuf>`.
 
 use super::{NewEntry, OtpError, OtpParams, validate};
-use base64::Engine as _;
+use data_encoding::{BASE64, BASE64_NOPAD};
 use keyfob_proto::methods::{OtpAlgorithm, OtpKind};
 use prost::Message;
 use zeroize::Zeroizing;
 
-/// Exports in the wild come with and without `=` padding.
-const LENIENT_B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-);
+/// Standard base64, since exports in the wild come with and without `=` padding: the last
+/// group may be left bare or padded (`xx=`, `xx==`, `xxx=`); `=` anywhere else is refused.
+fn decode_lenient_b64(data: &[u8]) -> Option<Vec<u8>> {
+    let body = data
+        .strip_suffix(b"==")
+        .or_else(|| data.strip_suffix(b"="))
+        .unwrap_or(data);
+    let padding_ok = matches!(
+        (data.len() - body.len(), body.len() % 4),
+        (0, _) | (1, 2 | 3) | (2, 2)
+    );
+    if !padding_ok {
+        return None;
+    }
+    BASE64_NOPAD.decode(body).ok()
+}
 
 #[derive(Clone, PartialEq, Message)]
 struct Payload {
@@ -69,9 +79,7 @@ pub fn parse(uri: &str) -> Result<Vec<Result<NewEntry, OtpError>>, OtpError> {
         .map(|(_, v)| Zeroizing::new(v.replace(' ', "+")))
         .ok_or_else(|| bad("it has no data parameter"))?;
     let raw = Zeroizing::new(
-        LENIENT_B64
-            .decode(data.as_bytes())
-            .map_err(|_| bad("data is not base64"))?,
+        decode_lenient_b64(data.as_bytes()).ok_or_else(|| bad("data is not base64"))?,
     );
     let payload =
         Payload::decode(raw.as_slice()).map_err(|_| bad("data is not an export payload"))?;
@@ -153,7 +161,7 @@ pub fn encode(entries: &[(&str, &str, &[u8], OtpKind, u64)]) -> String {
         batch_index: 0,
         batch_id: 1,
     };
-    let data = base64::engine::general_purpose::STANDARD.encode(payload.encode_to_vec());
+    let data = BASE64.encode(&payload.encode_to_vec());
     let data: String = url::form_urlencoded::byte_serialize(data.as_bytes()).collect();
     format!("otpauth-migration://offline?data={data}")
 }
@@ -197,5 +205,38 @@ mod tests {
                 .is_empty()
         );
         assert!(parse("otpauth-migration://online?data=").is_err());
+    }
+
+    #[test]
+    fn padding_is_optional_but_must_be_right() {
+        for (text, want) in [
+            ("", Some(&b""[..])),
+            ("QQ", Some(b"A")),
+            ("QQ=", Some(b"A")),
+            ("QQ==", Some(b"A")),
+            ("QUI", Some(b"AB")),
+            ("QUI=", Some(b"AB")),
+            ("QUJD", Some(b"ABC")),
+            ("QUJDRA", Some(b"ABCD")),
+            ("QUJDRA==", Some(b"ABCD")),
+            ("Q", None),
+            ("Q=", None),
+            ("QUI==", None),
+            ("QUJD=", None),
+            ("QQ===", None),
+            ("QQ==QQ==", None),
+            ("QR==", None),
+            ("QUJD-_", None),
+        ] {
+            assert_eq!(
+                decode_lenient_b64(text.as_bytes()).as_deref(),
+                want,
+                "{text:?}"
+            );
+        }
+        let link = encode(&[("ab", "", b"12345678901234567890", OtpKind::Totp, 0)]);
+        let bare = link.trim_end_matches("%3D");
+        assert_ne!(bare, link, "the test needs a padded link");
+        assert_eq!(parse(bare).unwrap().len(), 1);
     }
 }

@@ -2,8 +2,7 @@
 //! and a presented key is compared against every stored hash in constant time.
 
 use crate::ids::sha256_hex;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use data_encoding::BASE64URL_NOPAD;
 use keyfob_proto::Sensitive;
 use keyfob_proto::methods::{KeyInfo, Operation};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -49,7 +48,7 @@ pub fn generate(
     SystemRandom::new()
         .fill(raw.as_mut())
         .map_err(|_| "the system random source failed".to_owned())?;
-    let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw.as_ref()));
+    let key = format!("{KEY_PREFIX}{}", BASE64URL_NOPAD.encode(raw.as_ref()));
     let record = KeyRecord {
         info: KeyInfo {
             name: name.to_owned(),

@@ -4,7 +4,8 @@ use super::dispatch::{Outcome, Session, dispatch};
 use super::peer;
 use crate::agent::Agent;
 use interprocess::local_socket::tokio::Stream;
-use keyfob_proto::wire::{EVENT_METHOD, IncomingRequest, JSONRPC, Notification, Response, to_line};
+use keyfob_proto::codec::{Framer, LineBuf, line_of, response_line};
+use keyfob_proto::wire::{EVENT_METHOD, IncomingRequest, JSONRPC, Notification};
 use keyfob_proto::{ErrorKind, Event, MAX_LINE_BYTES, RpcError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -12,14 +13,13 @@ use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
-use zeroize::Zeroize;
 
 /// A line that has started must be finished within this time, so a client that sends half a
 /// line and stalls holds only its own connection, and not for long.
 pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Frame {
-    /// A whole line is in the buffer (without its `\n`).
+    /// A whole line is in the framer (without its `\n`).
     Line,
     /// Some bytes arrived; the line is not finished.
     Partial,
@@ -27,30 +27,23 @@ enum Frame {
     Eof,
 }
 
-/// Reads what is available into `buf`. Cancel-safe: bytes taken from the reader are already
-/// in `buf` when another `select!` branch wins.
+/// Reads what is available into `framer`. Cancel-safe: bytes taken from the reader are
+/// already in the framer when another `select!` branch wins.
 async fn read_frame<R: AsyncBufRead + Unpin>(
     r: &mut R,
-    buf: &mut Vec<u8>,
+    framer: &mut Framer,
 ) -> Result<Frame, ErrorKind> {
     let available = r.fill_buf().await.map_err(|_| ErrorKind::Internal)?;
     if available.is_empty() {
         return Ok(Frame::Eof);
     }
-    let (take, done) = match available.iter().position(|b| *b == b'\n') {
-        Some(i) => (i, true),
-        None => (available.len(), false),
-    };
-    if buf.len() + take > MAX_LINE_BYTES {
-        return Err(ErrorKind::LineTooLong);
-    }
-    buf.extend_from_slice(&available[..take]);
-    r.consume(if done { take + 1 } else { take });
+    let (n, done) = framer.take(available).map_err(|_| ErrorKind::LineTooLong)?;
+    r.consume(n);
     Ok(if done { Frame::Line } else { Frame::Partial })
 }
 
-fn error_line(id: Value, kind: ErrorKind, message: impl Into<String>) -> Vec<u8> {
-    to_line(&Response::err(id, RpcError::new(kind, message))).unwrap_or_default()
+fn error_line(id: Value, kind: ErrorKind, message: impl Into<String>) -> LineBuf {
+    response_line::<()>(&id, Err(&RpcError::new(kind, message)))
 }
 
 /// Serves one connection until the peer leaves, breaks the protocol badly, or the daemon stops.
@@ -82,7 +75,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                 peer.uid
             ),
         );
-        let _ = wr.write_all(&line).await;
+        let _ = wr.write_all(line.as_slice()).await;
         return;
     }
     // procfs reads are served from memory: cheap enough for the connection path.
@@ -93,7 +86,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
     // channel would add a task hop to every round trip.
     let mut out = Writer(wr);
     let mut reader = BufReader::new(rd);
-    let mut buf = Vec::with_capacity(512);
+    let mut framer = Framer::default();
     let mut session = Session::new(peer);
     let mut events: Option<broadcast::Receiver<Event>> = None;
     let mut closing = agent.closing_signal();
@@ -105,7 +98,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                 match ev {
                     Some(ev) if session.wants(&ev) => {
                         let n = Notification { jsonrpc: JSONRPC.into(), method: EVENT_METHOD.into(), params: ev };
-                        if let Ok(line) = to_line(&n)
+                        if let Ok(line) = line_of(&n)
                             && out.send(line).await.is_err()
                         {
                             break;
@@ -120,15 +113,14 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                     "the request line was not finished in time; closing the connection")).await;
                 break;
             }
-            frame = read_frame(&mut reader, &mut buf) => match frame {
+            frame = read_frame(&mut reader, &mut framer) => match frame {
                 Ok(Frame::Partial) => {
                     line_deadline.get_or_insert_with(|| Instant::now() + LINE_TIMEOUT);
                 }
                 Ok(Frame::Line) => {
                     line_deadline = None;
-                    let outcome = handle_line(&agent, &mut session, &buf).await;
-                    buf.zeroize();
-                    buf.clear();
+                    let outcome = handle_line(&agent, &mut session, framer.line()).await;
+                    framer.clear();
                     if let Some(line) = outcome.reply
                         && out.send(line).await.is_err()
                     {
@@ -153,7 +145,6 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
             }
         }
     }
-    buf.zeroize();
     let _ = out.0.shutdown().await;
 }
 
@@ -161,10 +152,8 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
 struct Writer<W>(W);
 
 impl<W: tokio::io::AsyncWrite + Unpin> Writer<W> {
-    async fn send(&mut self, mut line: Vec<u8>) -> std::io::Result<()> {
-        let res = self.0.write_all(&line).await;
-        line.zeroize();
-        res
+    async fn send(&mut self, line: LineBuf) -> std::io::Result<()> {
+        self.0.write_all(line.as_slice()).await
     }
 }
 
@@ -193,9 +182,16 @@ async fn next_event(rx: &mut Option<broadcast::Receiver<Event>>) -> Option<Event
 
 /// What to do after one line.
 struct LineOutcome {
-    reply: Option<Vec<u8>>,
+    reply: Option<LineBuf>,
     close: bool,
     stop_daemon: bool,
+}
+
+/// Only the id of a request that could not be read otherwise, for the error reply.
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: Option<Value>,
 }
 
 async fn handle_line(agent: &Arc<Agent>, session: &mut Session, bytes: &[u8]) -> LineOutcome {
@@ -216,38 +212,32 @@ async fn handle_line(agent: &Arc<Agent>, session: &mut Session, bytes: &[u8]) ->
     if text.trim().is_empty() {
         return out;
     }
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.reply = reply_err(
-                Value::Null,
-                ErrorKind::ParseError,
-                format!("the request is not valid JSON: {e}"),
-            );
-            return out;
-        }
-    };
-    if value.is_array() {
-        out.reply = reply_err(
-            Value::Null,
-            ErrorKind::InvalidRequest,
-            "batch requests are not supported: send one request per line".into(),
-        );
-        return out;
-    }
-    let id_of = |v: &Value| v.get("id").cloned().unwrap_or(Value::Null);
-    let id = id_of(&value);
-    let req: IncomingRequest = match serde_json::from_value(value) {
+    let req: IncomingRequest = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(_) => {
-            out.reply = reply_err(
-                id,
-                ErrorKind::InvalidRequest,
-                "not a JSON-RPC 2.0 request object".into(),
-            );
+        Err(e) => {
+            let (kind, msg) = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Err(_) => (
+                    ErrorKind::ParseError,
+                    format!("the request is not valid JSON: {e}"),
+                ),
+                Ok(_) if text.trim_start().starts_with('[') => (
+                    ErrorKind::InvalidRequest,
+                    "batch requests are not supported: send one request per line".into(),
+                ),
+                Ok(_) => (
+                    ErrorKind::InvalidRequest,
+                    "not a JSON-RPC 2.0 request object".into(),
+                ),
+            };
+            let id = serde_json::from_str::<IdOnly>(text)
+                .ok()
+                .and_then(|i| i.id)
+                .unwrap_or(Value::Null);
+            out.reply = reply_err(id, kind, msg);
             return out;
         }
     };
+    let id = req.id.clone().unwrap_or(Value::Null);
     if req.jsonrpc.as_deref() != Some(JSONRPC) {
         out.reply = reply_err(
             id,
@@ -264,22 +254,16 @@ async fn handle_line(agent: &Arc<Agent>, session: &mut Session, bytes: &[u8]) ->
         );
         return out;
     };
-    let params = req
-        .params
-        .unwrap_or_else(|| Value::Object(Default::default()));
+    let params = req.params.map_or("{}", |p| p.get());
     let is_notification = req.id.is_none();
-    let result = dispatch(agent, session, &method, params).await;
-    let (response, outcome) = match result {
-        Ok((value, outcome)) => (Response::ok(id, value), outcome),
-        Err((err, outcome)) => (Response::err(id, err), outcome),
-    };
-    match outcome {
+    let reply = dispatch(agent, session, &method, &id, params).await;
+    match reply.outcome {
         Outcome::Continue => {}
         Outcome::Close => out.close = true,
         Outcome::StopDaemon => out.stop_daemon = true,
     }
     if !is_notification {
-        out.reply = to_line(&response).ok();
+        out.reply = Some(reply.line);
     }
     out
 }

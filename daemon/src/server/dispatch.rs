@@ -1,14 +1,19 @@
-//! Method dispatch: the handshake rule, params decoding, and the call into the agent.
+//! Method dispatch. The protocol's registry (`for_each_method!`) routes each request to its
+//! handler; params are decoded once, into the method's type; enforcement authorizes what the
+//! method declared it needs for those params; the result is serialised straight into a line
+//! buffer that is wiped once written.
 
 use super::peer::Peer;
 use crate::agent::Agent;
-use crate::agent::access_ops::{Caller, Need, need};
 use crate::policy::approval::ApproverGuard;
+use crate::policy::enforce::Caller;
+use keyfob_proto::codec::{LineBuf, response_line};
 use keyfob_proto::events::EVENT_NAMES;
 use keyfob_proto::methods::*;
 use keyfob_proto::{ErrorKind, Event, PROTOCOL_VERSION, RpcError};
 use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Per-connection state.
 pub struct Session {
@@ -86,6 +91,7 @@ impl Session {
 }
 
 /// What the connection does after replying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Keep reading.
     Continue,
@@ -95,7 +101,13 @@ pub enum Outcome {
     StopDaemon,
 }
 
-type Reply = Result<(Value, Outcome), (RpcError, Outcome)>;
+/// The reply to one request and what the connection does next.
+pub struct Reply {
+    /// The response line, `\n` included.
+    pub line: LineBuf,
+    /// What happens after it is sent.
+    pub outcome: Outcome,
+}
 
 /// Removes quoted values from a serde message: a mistyped field could otherwise echo a secret.
 fn scrub(msg: &str) -> String {
@@ -111,318 +123,300 @@ fn scrub(msg: &str) -> String {
     out
 }
 
-fn decode<M: Method>(params: Value) -> Result<M::Params, RpcError> {
-    serde_json::from_value(params).map_err(|e| {
-        RpcError::new(
-            ErrorKind::InvalidParams,
-            format!("invalid params for {}: {}", M::NAME, scrub(&e.to_string())),
-        )
-    })
-}
-
-fn encode<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
-    serde_json::to_value(v).map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
-}
-
-/// For an operation that widens access, exactly what it asks, as the person will read it.
-fn widening(method: &str, params: &Value) -> Option<String> {
-    if method != KeyCreate::NAME {
-        return None;
+fn error_reply(id: &Value, error: RpcError, outcome: Outcome) -> Reply {
+    Reply {
+        line: response_line::<()>(id, Err(&error)),
+        outcome,
     }
-    let p: KeyCreateParams = serde_json::from_value(params.clone()).ok()?;
-    let ops: Vec<String> = p.ops.iter().map(|o| o.to_string()).collect();
-    let lifetime = match p.ttl_secs {
-        Some(s) if s % 3600 == 0 => format!("for {} h", s / 3600),
-        Some(s) if s % 60 == 0 => format!("for {} min", s / 60),
-        Some(s) => format!("for {s} s"),
-        None => "until revoked".to_owned(),
-    };
-    Some(format!(
-        "create agent key {:?} allowing {} on {}, valid {lifetime}",
-        p.name,
-        ops.join(", "),
-        p.accounts
-            .iter()
-            .map(|a| format!("{a:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
 }
 
-/// Methods whose every call goes to the audit log.
-const AUDITED: [&str; 22] = [
-    ApprovalDecide::NAME,
-    ApprovalRevoke::NAME,
-    KeyCreate::NAME,
-    KeyRevoke::NAME,
-    Lock::NAME,
-    Unlock::NAME,
-    TokenGet::NAME,
-    SecretGet::NAME,
-    SecretSet::NAME,
-    SecretRemove::NAME,
-    OtpCode::NAME,
-    OtpAdd::NAME,
-    OtpImport::NAME,
-    OtpRemove::NAME,
-    OtpUri::NAME,
-    RecoveryAdd::NAME,
-    RecoveryTake::NAME,
-    AccountAdd::NAME,
-    AccountRemove::NAME,
-    LoginStart::NAME,
-    Logout::NAME,
-    Stop::NAME,
-];
+/// What a handler sees: the agent, this connection, and what to do after the reply.
+struct Cx<'a> {
+    agent: &'a Arc<Agent>,
+    session: &'a mut Session,
+    after: Outcome,
+}
+
+/// A method's handler. Every method in the registry has one, or the daemon does not build.
+trait Serve: Method {
+    /// Runs an authorized call.
+    async fn serve(cx: &mut Cx<'_>, p: Self::Params) -> Result<Self::Result, RpcError>;
+}
 
 /// Runs one request, and records it in the audit log if it matters for security: the method,
 /// the name it concerns (never a value), the client as the kernel reported it, the outcome.
 pub async fn dispatch(
-    agent: &std::sync::Arc<Agent>,
+    agent: &Arc<Agent>,
     session: &mut Session,
     method: &str,
-    params: Value,
+    id: &Value,
+    params: &str,
 ) -> Reply {
-    let subject = params
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
     // `hello` is free: a client must always be able to learn why it is refused.
     if method != Hello::NAME
         && let Err(wait) = agent.limiter.check(session.rate_key())
     {
         agent.audit.record(crate::audit::Record {
             event: "rate_limited".into(),
-            subject,
+            subject: None,
             client: Some(session.peer.audit_client()),
             outcome: "error".into(),
             detail: Some(method.to_owned()),
         });
-        return Err((
-            RpcError::new(
-                ErrorKind::RateLimited,
-                format!(
-                    "too many requests from this program: retry after {} ms (limits are set under [limits] in the config)",
-                    wait.as_millis().max(1)
-                ),
+        let error = RpcError::new(
+            ErrorKind::RateLimited,
+            format!(
+                "too many requests from this program: retry after {} ms (limits are set under [limits] in the config)",
+                wait.as_millis().max(1)
             ),
-            Outcome::Continue,
-        ));
+        );
+        return error_reply(id, error, Outcome::Continue);
     }
-    let reply = if method == Hello::NAME || !session.hello {
-        run(agent, session, method, params).await
-    } else {
-        let need = need(method, &params);
-        // A code for later is an admin operation on top of the otp rule: one allowed request
-        // must not mint codes to be used once the person has looked away.
-        let mut later = None;
-        if method == OtpCode::NAME
-            && let (Need::Use(_, name), Some(at)) = (need, params.get("at").and_then(Value::as_u64))
-            && agent.otp_code_ahead(name, at).await
-        {
-            later = Some(Need::Admin(Some(name)));
-        }
-        let mut authorized = agent.authorize(&session.caller, method, need).await;
-        if let (Ok(()), Some(admin)) = (&authorized, later) {
-            authorized = agent.authorize(&session.caller, method, admin).await;
-        }
-        if authorized.is_ok()
-            && let Some(detail) = widening(method, &params)
-        {
-            authorized = agent
-                .authorize_widening(&session.caller, method, detail)
-                .await;
-        }
-        match authorized {
-            Ok(()) => run(agent, session, method, params).await,
-            Err(e) => Err((e, Outcome::Continue)),
+    route(agent, session, method, id, params).await
+}
+
+macro_rules! route {
+    ($($ty:ident),*) => {
+        /// Routes `method` to its handler through the registry.
+        async fn route(
+            agent: &Arc<Agent>,
+            session: &mut Session,
+            method: &str,
+            id: &Value,
+            params: &str,
+        ) -> Reply {
+            match method {
+                $($ty::NAME => call::<$ty>(agent, session, id, params).await,)*
+                other => {
+                    let error = RpcError::new(
+                        ErrorKind::MethodNotFound,
+                        format!("unknown method {other:?}: see docs/protocol.md"),
+                    );
+                    error_reply(id, error, Outcome::Continue)
+                }
+            }
         }
     };
-    let refused = matches!(&reply, Err((e, _)) if e.kind() == Some(ErrorKind::Forbidden));
-    if AUDITED.contains(&method) || refused {
-        let (outcome, detail) = match &reply {
+}
+keyfob_proto::for_each_method!(route);
+
+/// One call of `M`: the handshake rule, one decode, authorization of the decoded params, the
+/// handler, the audit record, and the reply line.
+async fn call<M: Serve>(
+    agent: &Arc<Agent>,
+    session: &mut Session,
+    id: &Value,
+    params: &str,
+) -> Reply {
+    let hello = M::NAME == Hello::NAME;
+    // A broken `hello` ends the connection; anything else leaves it open.
+    let on_error = if hello {
+        Outcome::Close
+    } else {
+        Outcome::Continue
+    };
+    if !hello && !session.hello {
+        let error = RpcError::new(
+            ErrorKind::HandshakeRequired,
+            "send `hello` first, with the protocol version",
+        );
+        return error_reply(id, error, Outcome::Continue);
+    }
+    let p: M::Params = match serde_json::from_str(params) {
+        Ok(p) => p,
+        Err(e) => {
+            let error = RpcError::new(
+                ErrorKind::InvalidParams,
+                format!("invalid params for {}: {}", M::NAME, scrub(&e.to_string())),
+            );
+            return error_reply(id, error, on_error);
+        }
+    };
+    let need = M::need(&p);
+    let subject = need.subject().map(str::to_owned);
+    let result = match agent.authorize(&session.caller, M::NAME, need).await {
+        Ok(()) => {
+            let mut cx = Cx {
+                agent,
+                session,
+                after: Outcome::Continue,
+            };
+            let r = M::serve(&mut cx, p).await;
+            let after = cx.after;
+            r.map(|r| (r, after))
+        }
+        Err(e) => Err(e),
+    };
+    let refused = matches!(&result, Err(e) if e.kind() == Some(ErrorKind::Forbidden));
+    if M::AUDITED || refused {
+        let (outcome, detail) = match &result {
             Ok(_) => ("ok", None),
-            Err((e, _)) => ("error", e.kind().map(|k| format!("{k:?}"))),
+            Err(e) => ("error", e.kind().map(|k| format!("{k:?}"))),
         };
         agent.audit.record(crate::audit::Record {
-            event: method.to_owned(),
+            event: M::NAME.to_owned(),
             subject,
             client: Some(session.peer.audit_client()),
             outcome: outcome.into(),
             detail,
         });
     }
-    reply
+    match &result {
+        Ok((r, after)) => Reply {
+            line: response_line(id, Ok(r)),
+            outcome: *after,
+        },
+        Err(e) => Reply {
+            line: response_line::<()>(id, Err(e)),
+            outcome: on_error,
+        },
+    }
 }
 
-async fn run(
-    agent: &std::sync::Arc<Agent>,
-    session: &mut Session,
-    method: &str,
-    params: Value,
-) -> Reply {
-    let cont = |r: Result<Value, RpcError>| match r {
-        Ok(v) => Ok((v, Outcome::Continue)),
-        Err(e) => Err((e, Outcome::Continue)),
+/// Handlers that pass the decoded params to the agent: `=> |agent, params| call` for a
+/// fallible call, `=> |agent, params| always call` for one that cannot fail.
+macro_rules! serve {
+    () => {};
+    ($ty:ident => |$agent:ident, $p:pat_param| always $body:expr; $($rest:tt)*) => {
+        impl Serve for $ty {
+            async fn serve(cx: &mut Cx<'_>, $p: Self::Params) -> Result<Self::Result, RpcError> {
+                let $agent = cx.agent;
+                Ok($body.await)
+            }
+        }
+        serve! { $($rest)* }
     };
-    macro_rules! call {
-        ($m:ty, |$p:ident| $body:expr) => {{
-            let $p = match decode::<$m>(params) {
-                Ok(p) => p,
-                Err(e) => return Err((e, Outcome::Continue)),
-            };
-            cont(($body).map_err(RpcError::from).and_then(encode))
-        }};
-    }
+    ($ty:ident => |$agent:ident, $p:pat_param| $body:expr; $($rest:tt)*) => {
+        impl Serve for $ty {
+            async fn serve(cx: &mut Cx<'_>, $p: Self::Params) -> Result<Self::Result, RpcError> {
+                let $agent = cx.agent;
+                $body.await.map_err(RpcError::from)
+            }
+        }
+        serve! { $($rest)* }
+    };
+}
 
-    if method == Hello::NAME {
-        let p = match decode::<Hello>(params) {
-            Ok(p) => p,
-            Err(e) => return Err((e, Outcome::Close)),
-        };
+serve! {
+    ApprovalList => |a, _p| always a.approval_list();
+    ApprovalRevoke => |a, p| a.approval_revoke(p);
+    KeyCreate => |a, p| a.key_create(p);
+    KeyList => |a, _p| always a.key_list();
+    KeyRevoke => |a, p| a.key_revoke(p);
+    Lock => |a, _p| always async {
+        a.lock("command").await;
+        Empty {}
+    };
+    Status => |a, _p| always a.status();
+    OtpAdd => |a, p| a.otp_add(p);
+    OtpImport => |a, p| a.otp_import(p);
+    OtpCode => |a, p| a.otp_code(p);
+    OtpList => |a, _p| always a.otp_list();
+    OtpRemove => |a, p| a.otp_remove(p);
+    OtpUri => |a, p| a.otp_uri(p);
+    RecoveryAdd => |a, p| a.recovery_add(p);
+    RecoveryTake => |a, p| a.recovery_take(p);
+    SecretSet => |a, p| a.secret_set(p);
+    SecretGet => |a, p| a.secret_get(p);
+    SecretList => |a, _p| always a.secret_list();
+    SecretRemove => |a, p| a.secret_remove(p);
+    AccountAdd => |a, p| a.account_add(p);
+    AccountList => |a, _p| always a.account_list();
+    AccountShow => |a, p| a.account_show(p);
+    AccountRemove => |a, p| a.account_remove(p);
+    LoginStart => |a, p| a.login_start(p);
+    LoginWait => |a, p| a.login_wait(p);
+    TokenGet => |a, p| a.token_get(p);
+    AuditTail => |a, p| a.audit_tail(p);
+    AuditVerify => |a, _p| a.audit_verify();
+    Logout => |a, p| a.logout(p);
+}
+
+impl Serve for Hello {
+    async fn serve(cx: &mut Cx<'_>, p: HelloParams) -> Result<HelloResult, RpcError> {
         if p.version != PROTOCOL_VERSION {
-            return Err((
-                RpcError::new(
-                    ErrorKind::VersionMismatch,
-                    format!(
-                        "this client speaks protocol {}, the running keyfobd speaks {PROTOCOL_VERSION}: restart the daemon (`keyfob daemon stop`) so the installed version starts",
-                        p.version
-                    ),
+            return Err(RpcError::new(
+                ErrorKind::VersionMismatch,
+                format!(
+                    "this client speaks protocol {}, the running keyfobd speaks {PROTOCOL_VERSION}: restart the daemon (`keyfob daemon stop`) so the installed version starts",
+                    p.version
                 ),
-                Outcome::Close,
             ));
         }
         if let Some(key) = &p.key {
-            match agent.present_key(key.expose()).await {
-                Ok(hash) => session.caller.key = Some(hash),
-                Err(e) => return Err((e, Outcome::Close)),
-            }
+            cx.session.caller.key = Some(cx.agent.present_key(key.expose()).await?);
         }
-        session.hello = true;
-        return cont(encode(HelloResult {
+        cx.session.hello = true;
+        Ok(HelloResult {
             version: PROTOCOL_VERSION,
             daemon_version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
-        }));
+        })
     }
-    if !session.hello {
-        return Err((
-            RpcError::new(
-                ErrorKind::HandshakeRequired,
-                "send `hello` first, with the protocol version",
-            ),
-            Outcome::Continue,
-        ));
-    }
+}
 
-    match method {
-        Subscribe::NAME => {
-            let p = match decode::<Subscribe>(params) {
-                Ok(p) => p,
-                Err(e) => return Err((e, Outcome::Continue)),
-            };
-            if let Some(bad) = p.events.iter().find(|e| !EVENT_NAMES.contains(&e.as_str())) {
-                return Err((
-                    RpcError::new(
-                        ErrorKind::InvalidParams,
-                        format!(
-                            "unknown event {bad:?}: known events are {}",
-                            EVENT_NAMES.join(", ")
-                        ),
-                    ),
-                    Outcome::Continue,
-                ));
-            }
-            if let Some(hash) = &session.caller.key {
-                match agent.key_event_scope(hash).await {
-                    Ok(scope) => session.scope = scope,
-                    Err(e) => return Err((e, Outcome::Continue)),
-                }
-            }
-            session.events = Some(p.events.into_iter().collect());
-            session.rx.get_or_insert_with(|| agent.subscribe());
-            cont(Ok(Value::Object(Default::default())))
+impl Serve for Subscribe {
+    async fn serve(cx: &mut Cx<'_>, p: SubscribeParams) -> Result<Empty, RpcError> {
+        if let Some(bad) = p.events.iter().find(|e| !EVENT_NAMES.contains(&e.as_str())) {
+            return Err(RpcError::new(
+                ErrorKind::InvalidParams,
+                format!(
+                    "unknown event {bad:?}: known events are {}",
+                    EVENT_NAMES.join(", ")
+                ),
+            ));
         }
-        ApprovalListen::NAME => {
-            if let Err(e) = decode::<ApprovalListen>(params) {
-                return Err((e, Outcome::Continue));
-            }
-            // Subscribe before reading the pending list, so no request falls in between.
-            session.rx.get_or_insert_with(|| agent.subscribe());
-            let wanted = APPROVER_EVENTS.iter().map(|e| (*e).to_owned());
-            match &mut session.events {
-                None => session.events = Some(wanted.collect()),
-                // An empty set already means every event.
-                Some(set) if set.is_empty() => {}
-                Some(set) => set.extend(wanted),
-            }
-            let (guard, result) = agent.approver_joined();
-            session.approver = Some(guard);
-            cont(encode(result))
+        if let Some(hash) = &cx.session.caller.key {
+            cx.session.scope = cx.agent.key_event_scope(hash).await?;
         }
-        ApprovalDecide::NAME => {
-            // Keyfob's CLI answering: the `keyfob approve` process itself (not the client it
-            // was started by) must not be the asker, nor one it started or that started it.
-            let cli_approver = session
-                .peer
-                .client
-                .as_ref()
-                .filter(|c| c.via.is_some())
-                .and(session.peer.pid);
-            call!(ApprovalDecide, |p| agent
-                .approval_decide(p, cli_approver)
-                .await)
+        cx.session.events = Some(p.events.into_iter().collect());
+        cx.session.rx.get_or_insert_with(|| cx.agent.subscribe());
+        Ok(Empty {})
+    }
+}
+
+impl Serve for ApprovalListen {
+    async fn serve(cx: &mut Cx<'_>, _p: Empty) -> Result<ListenResult, RpcError> {
+        let session = &mut *cx.session;
+        // Subscribe before reading the pending list, so no request falls in between.
+        session.rx.get_or_insert_with(|| cx.agent.subscribe());
+        let wanted = APPROVER_EVENTS.iter().map(|e| (*e).to_owned());
+        match &mut session.events {
+            None => session.events = Some(wanted.collect()),
+            // An empty set already means every event.
+            Some(set) if set.is_empty() => {}
+            Some(set) => set.extend(wanted),
         }
-        ApprovalList::NAME => call!(ApprovalList, |_p| Ok::<_, RpcError>(
-            agent.approval_list().await
-        )),
-        ApprovalRevoke::NAME => call!(ApprovalRevoke, |p| agent.approval_revoke(p).await),
-        KeyCreate::NAME => call!(KeyCreate, |p| agent.key_create(p).await),
-        KeyList::NAME => call!(KeyList, |_p| Ok::<_, RpcError>(agent.key_list().await)),
-        KeyRevoke::NAME => call!(KeyRevoke, |p| agent.key_revoke(p).await),
-        Lock::NAME => call!(Lock, |_p| {
-            agent.lock("command").await;
-            Ok::<_, RpcError>(Empty {})
-        }),
-        Unlock::NAME => call!(Unlock, |p| agent.unlock(&session.caller, p).await),
-        Status::NAME => call!(Status, |_p| Ok::<_, RpcError>(agent.status().await)),
-        Stop::NAME => match decode::<Stop>(params) {
-            Ok(_) => Ok((Value::Object(Default::default()), Outcome::StopDaemon)),
-            Err(e) => Err((e, Outcome::Continue)),
-        },
-        OtpAdd::NAME => call!(OtpAdd, |p| agent.otp_add(p).await),
-        OtpImport::NAME => call!(OtpImport, |p| agent.otp_import(p).await),
-        OtpCode::NAME => call!(OtpCode, |p| agent.otp_code(p).await),
-        OtpList::NAME => call!(OtpList, |_p| Ok::<_, RpcError>(agent.otp_list().await)),
-        OtpRemove::NAME => call!(OtpRemove, |p| agent.otp_remove(p).await),
-        OtpUri::NAME => call!(OtpUri, |p| agent.otp_uri(p).await),
-        RecoveryAdd::NAME => call!(RecoveryAdd, |p| agent.recovery_add(p).await),
-        RecoveryTake::NAME => call!(RecoveryTake, |p| agent.recovery_take(p).await),
-        SecretSet::NAME => call!(SecretSet, |p| agent.secret_set(p).await),
-        SecretGet::NAME => call!(SecretGet, |p| agent.secret_get(p).await),
-        SecretList::NAME => call!(SecretList, |_p| Ok::<_, RpcError>(
-            agent.secret_list().await
-        )),
-        SecretRemove::NAME => call!(SecretRemove, |p| agent.secret_remove(p).await),
-        AccountAdd::NAME => call!(AccountAdd, |p| agent.account_add(p).await),
-        AccountList::NAME => call!(AccountList, |_p| Ok::<_, RpcError>(
-            agent.account_list().await
-        )),
-        AccountShow::NAME => call!(AccountShow, |p| agent.account_show(p).await),
-        AccountRemove::NAME => call!(AccountRemove, |p| agent.account_remove(p).await),
-        LoginStart::NAME => call!(LoginStart, |p| agent.login_start(p).await),
-        LoginWait::NAME => call!(LoginWait, |p| agent.login_wait(p).await),
-        TokenGet::NAME => call!(TokenGet, |p| agent.token_get(p).await),
-        AuditTail::NAME => call!(AuditTail, |p| agent.audit_tail(p).await),
-        AuditVerify::NAME => call!(AuditVerify, |_p| agent.audit_verify().await),
-        Logout::NAME => call!(Logout, |p| agent.logout(p).await),
-        other => Err((
-            RpcError::new(
-                ErrorKind::MethodNotFound,
-                format!("unknown method {other:?}: see docs/protocol.md"),
-            ),
-            Outcome::Continue,
-        )),
+        let (guard, result) = cx.agent.approver_joined();
+        session.approver = Some(guard);
+        Ok(result)
+    }
+}
+
+impl Serve for ApprovalDecide {
+    async fn serve(cx: &mut Cx<'_>, p: DecideParams) -> Result<Empty, RpcError> {
+        // Keyfob's CLI answering: the `keyfob approve` process itself (not the client it
+        // was started by) must not be the asker, nor one it started or that started it.
+        let peer = &cx.session.peer;
+        let cli_approver = peer
+            .client
+            .as_ref()
+            .filter(|c| c.via.is_some())
+            .and(peer.pid);
+        Ok(cx.agent.approval_decide(p, cli_approver).await?)
+    }
+}
+
+impl Serve for Unlock {
+    async fn serve(cx: &mut Cx<'_>, p: UnlockParams) -> Result<Empty, RpcError> {
+        cx.agent.unlock(&cx.session.caller, p).await
+    }
+}
+
+impl Serve for Stop {
+    async fn serve(cx: &mut Cx<'_>, _p: Empty) -> Result<Empty, RpcError> {
+        cx.after = Outcome::StopDaemon;
+        Ok(Empty {})
     }
 }
 

@@ -7,8 +7,7 @@
 
 use super::{SecretBytes, Vault, VaultError, VaultKind};
 use crate::atomic::write_atomic;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use data_encoding::BASE64;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
 use ring::hmac;
@@ -119,6 +118,15 @@ fn aad(salt: &str) -> Vec<u8> {
     format!("{FORMAT}/{VERSION}/{salt}").into_bytes()
 }
 
+/// Standard base64 with canonical padding, as the file has always held. `BASE64` alone would
+/// also take `=` inside the text (padded groups run together), which the format never had.
+fn decode_b64(text: &str) -> Option<Vec<u8>> {
+    if text.trim_end_matches('=').contains('=') {
+        return None;
+    }
+    BASE64.decode(text.as_bytes()).ok()
+}
+
 impl FileVault {
     /// Opens the vault at `path` with `passphrase`, creating an empty one if the file does
     /// not exist. A wrong passphrase and a damaged file are distinct errors.
@@ -147,14 +155,14 @@ impl FileVault {
         rng.fill(&mut salt)
             .map_err(|_| VaultError::Unavailable("the system random source failed".into()))?;
         let keys = derive(passphrase, &salt, params)?;
-        let check = B64.encode(hmac::sign(&keys.check, CHECK_MESSAGE).as_ref());
+        let check = BASE64.encode(hmac::sign(&keys.check, CHECK_MESSAGE).as_ref());
         let mut this = Self {
             path: path.to_owned(),
             key: Some(keys.enc),
             kdf_json: Kdf {
                 algorithm: "argon2id".into(),
                 params,
-                salt: B64.encode(salt),
+                salt: BASE64.encode(&salt),
             },
             check,
             entries: BTreeMap::new(),
@@ -181,26 +189,20 @@ impl FileVault {
         if env.format != FORMAT || env.version != VERSION || env.kdf.algorithm != "argon2id" {
             return Err(damaged("unknown format or version"));
         }
-        let salt = B64.decode(&env.kdf.salt).map_err(|_| damaged("bad salt"))?;
+        let salt = decode_b64(&env.kdf.salt).ok_or_else(|| damaged("bad salt"))?;
         let keys = derive(passphrase, &salt, env.kdf.params)?;
-        let check = B64
-            .decode(&env.check)
-            .map_err(|_| damaged("bad key check"))?;
+        let check = decode_b64(&env.check).ok_or_else(|| damaged("bad key check"))?;
         if hmac::verify(&keys.check, CHECK_MESSAGE, &check).is_err() {
             return Err(VaultError::Integrity(format!(
                 "wrong passphrase for the vault file {}: give the passphrase it was created with (KEYFOB_PASSPHRASE, key_file, or the prompt)",
                 path.display()
             )));
         }
-        let nonce: [u8; 12] = B64
-            .decode(&env.nonce)
-            .ok()
+        let nonce: [u8; 12] = decode_b64(&env.nonce)
             .and_then(|n| n.try_into().ok())
             .ok_or_else(|| damaged("bad nonce"))?;
-        let mut buf = Zeroizing::new(
-            B64.decode(&env.ciphertext)
-                .map_err(|_| damaged("bad ciphertext"))?,
-        );
+        let mut buf =
+            Zeroizing::new(decode_b64(&env.ciphertext).ok_or_else(|| damaged("bad ciphertext"))?);
         let plain = keys
             .enc
             .open_in_place(
@@ -216,7 +218,7 @@ impl FileVault {
             let v = Zeroizing::new(v);
             entries.insert(
                 k,
-                Zeroizing::new(B64.decode(v.as_bytes()).map_err(|_| damaged("bad entry"))?),
+                Zeroizing::new(decode_b64(&v).ok_or_else(|| damaged("bad entry"))?),
             );
         }
         Ok(Self {
@@ -233,7 +235,7 @@ impl FileVault {
     fn persist(&mut self, entries: &BTreeMap<String, SecretBytes>) -> Result<(), VaultError> {
         let encoded: BTreeMap<&str, Zeroizing<String>> = entries
             .iter()
-            .map(|(k, v)| (k.as_str(), Zeroizing::new(B64.encode(v.as_slice()))))
+            .map(|(k, v)| (k.as_str(), Zeroizing::new(BASE64.encode(v.as_slice()))))
             .collect();
         let plain: BTreeMap<&str, &str> = encoded.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut buf = Zeroizing::new(
@@ -261,8 +263,8 @@ impl FileVault {
                 salt: self.kdf_json.salt.clone(),
             },
             check: self.check.clone(),
-            nonce: B64.encode(nonce),
-            ciphertext: B64.encode(buf.as_slice()),
+            nonce: BASE64.encode(&nonce),
+            ciphertext: BASE64.encode(buf.as_slice()),
         };
         let bytes =
             serde_json::to_vec_pretty(&env).map_err(|e| VaultError::Storage(e.to_string()))?;
@@ -408,6 +410,18 @@ mod tests {
     }
 
     #[test]
+    fn base64_must_be_canonical() {
+        assert_eq!(decode_b64("").as_deref(), Some(&b""[..]));
+        assert_eq!(decode_b64("QUI=").as_deref(), Some(&b"AB"[..]));
+        assert_eq!(decode_b64("QUJD").as_deref(), Some(&b"ABC"[..]));
+        for bad in [
+            "QUI", "QQ=", "QR==", "QQ==QQ==", "QUJD=", "QUJD====", "QU-_",
+        ] {
+            assert_eq!(decode_b64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn wrong_passphrase_and_tampering_are_distinct_and_leave_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("v.kfv");
@@ -421,9 +435,9 @@ mod tests {
 
         let mut env: serde_json::Value = serde_json::from_slice(&before).unwrap();
         let ct = env["ciphertext"].as_str().unwrap().to_owned();
-        let mut raw = B64.decode(ct).unwrap();
+        let mut raw = BASE64.decode(ct.as_bytes()).unwrap();
         raw[0] ^= 1;
-        env["ciphertext"] = B64.encode(raw).into();
+        env["ciphertext"] = BASE64.encode(&raw).into();
         let tampered = serde_json::to_vec(&env).unwrap();
         std::fs::write(&p, &tampered).unwrap();
         let err = FileVault::open(&p, b"pw", FAST).unwrap_err().to_string();

@@ -1,6 +1,6 @@
 //! Who may have what: approvals, remembered decisions, scoped agent keys, lock and unlock.
 
-use super::{Empty, Method};
+use super::{Empty, Method, Need};
 use crate::sensitive::Sensitive;
 use serde::{Deserialize, Serialize};
 
@@ -194,15 +194,20 @@ pub struct IdParams {
 method!(
     /// Registers this connection as an approver (trusted clients only) and subscribes it to
     /// `approval.requested`, `approval.resolved` and sign-in events.
-    ApprovalListen, "approval.listen", Empty, ListenResult
+    ApprovalListen, "approval.listen", Empty, ListenResult,
+    need = |_p| Need::Approver,
+    audited = false
 );
 method!(
     /// Answers a pending request (trusted clients only).
-    ApprovalDecide, "approval.decide", DecideParams, Empty
+    ApprovalDecide, "approval.decide", DecideParams, Empty,
+    need = |_p| Need::Approver
 );
 method!(
     /// Lists remembered decisions.
-    ApprovalList, "approval.list", Empty, ApprovalListResult
+    ApprovalList, "approval.list", Empty, ApprovalListResult,
+    need = |_p| Need::Read,
+    audited = false
 );
 method!(
     /// Forgets a remembered decision.
@@ -224,6 +229,26 @@ pub struct KeyCreateParams {
     /// Lifetime in seconds; none means until revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
+}
+
+impl KeyCreateParams {
+    /// Exactly what creating this key allows, as the person approving it reads it.
+    pub fn describe(&self) -> String {
+        let ops: Vec<String> = self.ops.iter().map(|o| o.to_string()).collect();
+        let lifetime = match self.ttl_secs {
+            Some(s) if s % 3600 == 0 => format!("for {} h", s / 3600),
+            Some(s) if s % 60 == 0 => format!("for {} min", s / 60),
+            Some(s) => format!("for {s} s"),
+            None => "until revoked".to_owned(),
+        };
+        let accounts: Vec<String> = self.accounts.iter().map(|a| format!("{a:?}")).collect();
+        format!(
+            "create agent key {:?} allowing {} on {}, valid {lifetime}",
+            self.name,
+            ops.join(", "),
+            accounts.join(", ")
+        )
+    }
 }
 
 /// An agent key as listed (never the key itself).
@@ -267,11 +292,14 @@ pub struct KeyListResult {
 
 method!(
     /// Creates a scoped agent key.
-    KeyCreate, "key.create", KeyCreateParams, KeyCreateResult
+    KeyCreate, "key.create", KeyCreateParams, KeyCreateResult,
+    need = |p| Need::Widen { subject: &p.name, detail: p.describe() }
 );
 method!(
     /// Lists agent keys.
-    KeyList, "key.list", Empty, KeyListResult
+    KeyList, "key.list", Empty, KeyListResult,
+    need = |_p| Need::Read,
+    audited = false
 );
 method!(
     /// Revokes an agent key by name, at once and on open connections too.
@@ -296,9 +324,11 @@ pub struct LockParams {}
 
 method!(
     /// Locks the agent: cached tokens and decrypted secrets leave memory.
-    Lock, "agent.lock", LockParams, Empty
+    Lock, "agent.lock", LockParams, Empty,
+    need = |_p| Need::Narrow
 );
 method!(
     /// Unlocks the agent (a passphrase, or an approver's confirmation).
-    Unlock, "agent.unlock", UnlockParams, Empty
+    Unlock, "agent.unlock", UnlockParams, Empty,
+    need = |_p| Need::Unlock
 );

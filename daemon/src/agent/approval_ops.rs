@@ -1,0 +1,107 @@
+//! Approvers and remembered decisions: joining as an approver, answering a prompt, listing and
+//! revoking what was remembered.
+
+use super::{Agent, AgentError, now_secs};
+use keyfob_proto::methods::*;
+
+impl Agent {
+    /// `approval.listen` bookkeeping: the guard counts this connection as an approver.
+    pub fn approver_joined(&self) -> (crate::policy::approval::ApproverGuard, ListenResult) {
+        let guard = self.access.approvals.join();
+        let pending = self.access.approvals.pending();
+        (guard, ListenResult { pending })
+    }
+
+    /// `approval.decide`.
+    /// `cli_approver`: the pid of the `keyfob approve` answering (none for the tray).
+    pub async fn approval_decide(
+        &self,
+        p: DecideParams,
+        cli_approver: Option<i32>,
+    ) -> Result<Empty, AgentError> {
+        let Some((subject, request)) = self.access.approvals.subject_of(p.id) else {
+            return Err(AgentError::Missing(format!(
+                "no pending approval request {}: it was already answered, or it timed out",
+                p.id
+            )));
+        };
+        // A requester must never answer its own prompt: not by a `keyfob approve` it started
+        // (`printf 'a\n' | keyfob approve & keyfob token work`), nor one that started it.
+        if let Some(approver) = cli_approver
+            && crate::server::identity::related(approver, request.client.pid)
+        {
+            return Err(AgentError::Forbidden(format!(
+                "request {} was made by {}, which started this `keyfob approve` or was started by it: a program cannot answer its own prompt. Answer it in the tray app, or in `keyfob approve` run by a person in another terminal",
+                p.id, request.client.label
+            )));
+        }
+        let expires = match p.decision {
+            Decision::AllowFor { secs } => Some(Some(now_secs().saturating_add(secs))),
+            Decision::AllowAlways => Some(None),
+            _ => None,
+        };
+        // Remember first, so a request that arrives while the others wake finds the decision.
+        // An unlock or a widening ask (a new key) is decided each time, never remembered.
+        if let Some(expires) = expires
+            && request.method != Unlock::NAME
+            && request.detail.is_none()
+        {
+            let rec = crate::state::ApprovalRecord {
+                id: crate::ids::random_hex(4),
+                client: subject.client.clone(),
+                label: request.client.label.clone(),
+                account: subject.account.clone(),
+                operation: subject.operation,
+                created: now_secs(),
+                expires,
+            };
+            self.state
+                .lock()
+                .await
+                .update(|s| s.approvals.push(rec))
+                .await
+                .map_err(AgentError::Storage)?;
+        }
+        self.access
+            .approvals
+            .resolve(p.id, p.decision, |ev| self.emit(ev));
+        Ok(Empty {})
+    }
+
+    /// `approval.list`.
+    pub async fn approval_list(&self) -> ApprovalListResult {
+        let now = now_secs();
+        let st = self.state.lock().await;
+        ApprovalListResult {
+            approvals: st
+                .get()
+                .approvals
+                .iter()
+                .filter(|a| a.expires.is_none_or(|e| now < e))
+                .map(|a| RememberedApproval {
+                    id: a.id.clone(),
+                    client: a.label.clone(),
+                    account: a.account.clone(),
+                    operation: a.operation,
+                    created: a.created,
+                    expires: a.expires,
+                })
+                .collect(),
+        }
+    }
+
+    /// `approval.revoke`.
+    pub async fn approval_revoke(&self, p: IdParams) -> Result<Empty, AgentError> {
+        let mut st = self.state.lock().await;
+        if !st.get().approvals.iter().any(|a| a.id == p.id) {
+            return Err(AgentError::Missing(format!(
+                "no remembered approval {:?}: see `keyfob approvals list`",
+                p.id
+            )));
+        }
+        st.update(|s| s.approvals.retain(|a| a.id != p.id))
+            .await
+            .map_err(AgentError::Storage)?;
+        Ok(Empty {})
+    }
+}
