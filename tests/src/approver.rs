@@ -1,5 +1,6 @@
-//! `keyfob approve` driven by a test: the real interactive approver, its answers typed on its
-//! stdin, its prompts read from its stdout.
+//! `keyfob approve` driven by a test: the real interactive approver on a pseudo-terminal of
+//! its own (util-linux `script`), in a session of its own, as a person's terminal would run
+//! it; the test types the answers and reads the prompts through that terminal.
 
 use crate::TestEnv;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,9 +26,10 @@ pub struct Approver {
 impl Approver {
     /// Starts `keyfob approve` and waits until the daemon counts it as an approver.
     pub fn start(env: &TestEnv) -> Self {
-        // In a session of its own and reparented away from this test (setsid -f), as a
-        // person's terminal would be: a program cannot answer prompts through an approver it
-        // started. Its pid goes to a file, so it can be stopped.
+        // Reparented away from this test (setsid -f), on a terminal and in a session of its
+        // own (`script` runs it on a new pseudo-terminal), as a person's terminal would be: a
+        // program cannot answer prompts through an approver it started, one reading a pipe,
+        // or one in its own session. `script`'s pid goes to a file, so it can be stopped.
         let pidfile = env.root().join(format!(
             "approver-{}.pid",
             std::time::SystemTime::now()
@@ -44,8 +46,10 @@ impl Approver {
                     "-c",
                     "echo $$ >\"$0\"; exec \"$@\"",
                     &pidfile.display().to_string(),
-                    &crate::bin("keyfob").display().to_string(),
-                    "approve",
+                    "script",
+                    "-qfec",
+                    &format!("exec {} approve", crate::bin("keyfob").display()),
+                    "/dev/null",
                 ],
             )
             .stdin(Stdio::piped())
@@ -60,25 +64,29 @@ impl Approver {
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
+                // A terminal ends lines with \r\n.
+                let line = line.trim_end_matches('\r').to_owned();
                 t.lock().expect("transcript").push_str(&format!("{line}\n"));
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut first = String::new();
-        err.read_line(&mut first).expect("approver stderr");
-        assert!(
-            first.contains("waiting for requests"),
-            "keyfob approve did not start: {first}"
-        );
+        // The terminal carries stderr too: the approver is ready once it says so.
+        let mut err = child.stderr.take().expect("stderr");
         let t = transcript.clone();
         std::thread::spawn(move || {
             let mut rest = String::new();
             let _ = err.read_to_string(&mut rest);
             t.lock().expect("transcript").push_str(&rest);
         });
+        let ready = lines
+            .recv_timeout(PATIENCE)
+            .expect("keyfob approve did not start");
+        assert!(
+            ready.contains("waiting for requests"),
+            "keyfob approve did not start: {ready}"
+        );
         let stdin = child.stdin.take();
         Self {
             child,

@@ -25,15 +25,8 @@ impl Agent {
                 p.id
             )));
         };
-        // A requester must never answer its own prompt: not by a `keyfob approve` it started
-        // (`printf 'a\n' | keyfob approve & keyfob token work`), nor one that started it.
-        if let Some(approver) = cli_approver
-            && crate::server::identity::related(approver, request.client.pid)
-        {
-            return Err(AgentError::Forbidden(format!(
-                "request {} was made by {}, which started this `keyfob approve` or was started by it: a program cannot answer its own prompt. Answer it in the tray app, or in `keyfob approve` run by a person in another terminal",
-                p.id, request.client.label
-            )));
+        if let Some(approver) = cli_approver {
+            approver_is_a_person(approver, &request)?;
         }
         let expires = match p.decision {
             Decision::AllowFor { secs } => Some(Some(now_secs().saturating_add(secs))),
@@ -103,5 +96,35 @@ impl Agent {
             .await
             .map_err(AgentError::Storage)?;
         Ok(Empty {})
+    }
+}
+
+/// A `keyfob approve` counts as a person only when it reads a terminal and stands apart from
+/// the requester: a script must not answer its own prompt, whether through an approver it
+/// started (`printf 'a\n' | keyfob approve & keyfob token work`), one fed from a pipe, or one
+/// left behind in its own terminal session.
+fn approver_is_a_person(approver: i32, request: &ApprovalRequest) -> Result<(), AgentError> {
+    use crate::server::identity::{related, session_of, stdin_is_terminal, stdin_of};
+    let who = &request.client.label;
+    let id = request.id;
+    if related(approver, request.client.pid) {
+        return Err(AgentError::Forbidden(format!(
+            "request {id} was made by {who}, which started this `keyfob approve` or was started by it: a program cannot answer its own prompt. Answer it in the tray app, or in `keyfob approve` run by a person in another terminal"
+        )));
+    }
+    if !stdin_is_terminal(approver) {
+        return Err(AgentError::Forbidden(format!(
+            "this `keyfob approve` reads its answers from {}, not a terminal: only a person answers prompts. Run `keyfob approve` in a terminal, or answer in the tray app",
+            stdin_of(approver)
+        )));
+    }
+    match (session_of(approver), session_of(request.client.pid)) {
+        (Some(a), Some(r)) if a != r => Ok(()),
+        (Some(_), Some(_)) => Err(AgentError::Forbidden(format!(
+            "this `keyfob approve` runs in the terminal session of {who}, which made request {id}: a program cannot answer its own prompt. Answer it in the tray app, or in `keyfob approve` in another terminal"
+        ))),
+        _ => Err(AgentError::Forbidden(format!(
+            "cannot tell whether this `keyfob approve` stands apart from {who} (request {id}), so it does not count: answer in the tray app, or in `keyfob approve` in another terminal"
+        ))),
     }
 }

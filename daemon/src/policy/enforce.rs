@@ -190,10 +190,9 @@ impl Access {
         method: &str,
         check: Check<'_>,
     ) -> Result<(), RpcError> {
-        let mut admin_key = false;
         if let Some(hash) = &caller.key {
             let key = key_in_force(l, hash).await?;
-            admin_key = key.info.ops.contains(&Operation::Admin);
+            let admin_key = key.info.ops.contains(&Operation::Admin);
             let scope = || {
                 format!(
                     "the agent key {:?} allows only {} on {}",
@@ -233,9 +232,10 @@ impl Access {
                 "the agent is locked: run `keyfob unlock` (or unlock it in the tray)",
             ));
         }
-        if matches!(check, Check::Approver) && !caller.frontend && !admin_key {
+        // Prompts are a person's: only the tray or `keyfob approve` answers them, never a key.
+        if matches!(check, Check::Approver) && !caller.frontend {
             return Err(forbidden(format!(
-                "only Keyfob's own CLI or tray (installed beside keyfobd) or an admin agent key may answer approvals; {} is neither",
+                "only Keyfob's own CLI or tray (installed beside keyfobd) may answer approvals; {} is neither",
                 caller.info.label
             )));
         }

@@ -236,11 +236,23 @@ fn runs(base: &str, args: &[String]) -> Runs {
 
 /// Whether a process's standard input is a terminal: an interactive shell reads a person's
 /// commands from one.
-fn stdin_is_terminal(pid: i32) -> bool {
+/// Whether `pid` reads its standard input from a terminal.
+pub fn stdin_is_terminal(pid: i32) -> bool {
     std::fs::read_link(format!("/proc/{pid}/fd/0")).is_ok_and(|t| {
         let t = t.to_string_lossy();
         t.starts_with("/dev/pts/") || t.starts_with("/dev/tty") || t == "/dev/console"
     })
+}
+
+/// What `pid` reads its standard input from, for messages ("pipe:[1234]", "/dev/null").
+pub fn stdin_of(pid: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/fd/0"))
+        .map_or_else(|_| "nothing readable".into(), |t| t.display().to_string())
+}
+
+/// The session `pid` belongs to.
+pub fn session_of(pid: i32) -> Option<i32> {
+    stat_of(pid).map(|(_, sid)| sid)
 }
 
 /// The script file an interpreter runs, resolved against its working directory.
