@@ -60,6 +60,9 @@ pub enum StartError {
     /// The state file.
     #[error("{0}")]
     State(String),
+    /// The state file.
+    #[error(transparent)]
+    StateFile(#[from] state::StateError),
 }
 
 /// Readiness lines for the CLI that spawned the daemon.
@@ -92,7 +95,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     // per data directory (whatever socket it was asked to use), one per socket.
     let instance = instance::InstanceLock::acquire(&data_dir, &socket)?;
     let claim = Claim::acquire(&socket)?;
-    let mut state = StateFile::load(&data_dir.join("state.json")).map_err(StartError::State)?;
+    let mut state = StateFile::load(&data_dir.join("state.json"))?;
 
     let remembered = state.get().vault;
     let cfg = config.clone();
@@ -113,10 +116,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     .map_err(|e| StartError::State(e.to_string()))??;
     let kind = opened.vault.kind();
     if config.vault == VaultChoice::Auto && remembered.is_none() {
-        state
-            .update(|s| s.vault = Some(kind))
-            .await
-            .map_err(StartError::State)?;
+        state.update(|s| s.vault = Some(kind)).await?;
     }
     tracing::info!(vault = ?kind, detail = %opened.detail, "vault open");
     let vault = VaultHandle::spawn(opened.vault)

@@ -4,6 +4,7 @@
 //! Only signals sent by the owner of `org.freedesktop.login1` count; on a real system bus only
 //! logind may own that name. `DBUS_SYSTEM_BUS_ADDRESS` points elsewhere (tests use a private bus).
 
+use keyfob_proto::events::LockReason;
 use crate::agent::Agent;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -91,14 +92,14 @@ pub async fn watch(agent: Arc<Agent>) {
             _ = crate::agent::stopped(&mut shutdown) => return,
             Some(Ok(msg)) = sleep.next() => {
                 if msg.body().deserialize::<bool>().unwrap_or(false) {
-                    agent.lock("suspend").await;
+                    agent.lock(LockReason::Suspend).await;
                 }
             }
             Some(Ok(msg)) = lock.next() => {
                 let path = msg.header().path().map(|p| p.to_string());
                 // Without a known session, any session's lock locks us: the safe side.
                 if session.is_none() || path == session {
-                    agent.lock("session_locked").await;
+                    agent.lock(LockReason::SessionLocked).await;
                 }
             }
             else => return,

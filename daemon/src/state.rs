@@ -164,30 +164,30 @@ pub struct StateFile {
 impl StateFile {
     /// Loads the file, or starts empty when it does not exist. A damaged file is an error and
     /// is left untouched.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, StateError> {
+        let path_buf = || path.to_owned();
         let state = match std::fs::read(path) {
             Ok(bytes) => {
-                let s: State = serde_json::from_slice(&bytes).map_err(|e| {
-                    format!(
-                        "the state file {} is damaged ({e}); it has been left untouched: restore it from a backup or move it aside",
-                        path.display()
-                    )
+                let s: State = serde_json::from_slice(&bytes).map_err(|source| {
+                    StateError::Damaged {
+                        path: path_buf(),
+                        source,
+                    }
                 })?;
                 if s.version != STATE_VERSION {
-                    return Err(format!(
-                        "the state file {} has version {}, this keyfobd reads version {STATE_VERSION}: use a matching keyfob",
-                        path.display(),
-                        s.version
-                    ));
+                    return Err(StateError::Version {
+                        path: path_buf(),
+                        found: s.version,
+                    });
                 }
                 s
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the state file {}: {e}",
-                    path.display()
-                ));
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path_buf(),
+                    source,
+                });
             }
         };
         Ok(Self {
@@ -202,21 +202,72 @@ impl StateFile {
     }
 
     /// Applies `change` to a copy, writes it durably, then adopts it.
-    pub async fn update<R>(&mut self, change: impl FnOnce(&mut State) -> R) -> Result<R, String> {
+    pub async fn update<R>(
+        &mut self,
+        change: impl FnOnce(&mut State) -> R,
+    ) -> Result<R, StateError> {
         let mut next = self.state.clone();
         let out = change(&mut next);
-        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
+        let bytes = serde_json::to_vec_pretty(&next).map_err(StateError::Encode)?;
         let path = self.path.clone();
+        let write = |source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        };
         tokio::task::spawn_blocking(move || write_atomic(&path, &bytes, 0o600))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| {
-                format!(
-                    "cannot save {}: {e}; nothing was changed (free some disk space and retry)",
-                    self.path.display()
-                )
-            })?;
+            .map_err(|e| write(std::io::Error::other(e)))?
+            .map_err(write)?;
         self.state = next;
         Ok(out)
     }
+}
+
+/// Why the state file could not be read or written; each message names the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The file is not valid state JSON.
+    #[error(
+        "the state file {} is damaged ({source}); it has been left untouched: restore it from a backup or move it aside",
+        path.display()
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        source: serde_json::Error,
+    },
+    /// Written by another version of Keyfob.
+    #[error(
+        "the state file {} has version {found}, this keyfobd reads version {STATE_VERSION}: use a matching keyfob",
+        path.display()
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+    },
+    /// Reading failed.
+    #[error("cannot read the state file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Writing failed; memory and disk are as they were.
+    #[error(
+        "cannot save {}: {source}; nothing was changed (free some disk space and retry)",
+        path.display()
+    )]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The state could not be encoded (a bug).
+    #[error("cannot encode the state: {0}")]
+    Encode(serde_json::Error),
 }

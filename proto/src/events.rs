@@ -65,8 +65,8 @@ pub enum Event {
     ApprovalResolved {
         /// The request's id.
         id: u64,
-        /// `allowed`, `denied` or `timed_out`.
-        outcome: String,
+        /// How it ended.
+        outcome: Resolution,
     },
     /// An account was added or removed, or its sign-in state changed.
     #[serde(rename = "account.changed")]
@@ -84,8 +84,8 @@ pub enum Event {
     LockChanged {
         /// Whether it is locked now.
         locked: bool,
-        /// Why: `command`, `idle`, `max_age`, `session_locked`, `suspend`, `unlock`.
-        reason: String,
+        /// Why.
+        reason: LockReason,
     },
 }
 
@@ -100,6 +100,52 @@ pub enum Change {
     Updated,
     /// Deleted.
     Removed,
+}
+
+/// How a pending approval request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// A person allowed it (once, for a while, or always).
+    Allowed,
+    /// A person denied it.
+    Denied,
+    /// Nobody decided in time.
+    TimedOut,
+}
+
+/// Why the agent was locked or unlocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum LockReason {
+    /// `keyfob lock` or the tray.
+    Command,
+    /// No credential was asked for within `idle_timeout_secs`.
+    Idle,
+    /// `max_unlocked_secs` passed since the last unlock.
+    MaxAge,
+    /// The desktop session locked (logind).
+    SessionLocked,
+    /// The machine is suspending (logind).
+    Suspend,
+    /// Unlocked.
+    Unlock,
+}
+
+impl LockReason {
+    /// The wire name, for the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Command => "command",
+            Self::Idle => "idle",
+            Self::MaxAge => "max_age",
+            Self::SessionLocked => "session_locked",
+            Self::Suspend => "suspend",
+            Self::Unlock => "unlock",
+        }
+    }
 }
 
 /// Event names a client can subscribe to, matching the `event` tag.

@@ -13,6 +13,8 @@ pub fn typescript() -> String {
     let decls = [
         keyfob_proto::Event::decl(),
         keyfob_proto::events::Change::decl(),
+        keyfob_proto::events::Resolution::decl(),
+        keyfob_proto::events::LockReason::decl(),
         keyfob_proto::ErrorKind::decl(),
         VaultKind::decl(),
         StatusResult::decl(),

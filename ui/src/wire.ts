@@ -59,9 +59,9 @@ error?: string | null, } | { "event": "approval.requested" } & ApprovalRequest |
  */
 id: number, 
 /**
- * `allowed`, `denied` or `timed_out`.
+ * How it ended.
  */
-outcome: string, } | { "event": "account.changed", 
+outcome: Resolution, } | { "event": "account.changed", 
 /**
  * The account.
  */
@@ -79,11 +79,15 @@ state?: AccountState | null, } | { "event": "lock.changed",
  */
 locked: boolean, 
 /**
- * Why: `command`, `idle`, `max_age`, `session_locked`, `suspend`, `unlock`.
+ * Why.
  */
-reason: string, };
+reason: LockReason, };
 
 export type Change = "added" | "updated" | "removed";
+
+export type Resolution = "allowed" | "denied" | "timed_out";
+
+export type LockReason = "command" | "idle" | "max_age" | "session_locked" | "suspend" | "unlock";
 
 export type ErrorKind = "parse_error" | "invalid_request" | "method_not_found" | "invalid_params" | "internal" | "version_mismatch" | "handshake_required" | "forbidden" | "not_found" | "already_exists" | "invalid_input" | "vault_unavailable" | "storage_failed" | "locked" | "approval_required" | "denied" | "needs_login" | "provider_error" | "rate_limited" | "line_too_long" | "shutting_down" | "exhausted";
 

@@ -48,7 +48,7 @@ impl Agent {
                 (a.state != before).then_some(a.state)
             })
             .await
-            .map_err(AgentError::Storage)?;
+            .map_err(AgentError::State)?;
         if let Some(state) = changed {
             self.emit(keyfob_proto::Event::AccountChanged {
                 name: name.to_owned(),
@@ -164,7 +164,7 @@ impl Agent {
             s.accounts.insert(name, r2);
         })
         .await
-        .map_err(AgentError::Storage)?;
+        .map_err(AgentError::State)?;
         self.emit(keyfob_proto::Event::AccountChanged {
             name: p.name.clone(),
             change: keyfob_proto::events::Change::Added,
@@ -207,7 +207,7 @@ impl Agent {
             s.accounts.remove(&p.name);
         })
         .await
-        .map_err(AgentError::Storage)?;
+        .map_err(AgentError::State)?;
         drop(st);
         self.emit(keyfob_proto::Event::AccountChanged {
             name: p.name.clone(),

@@ -53,7 +53,7 @@ impl Agent {
                 .await
                 .update(|s| s.approvals.push(rec))
                 .await
-                .map_err(AgentError::Storage)?;
+                .map_err(AgentError::State)?;
         }
         self.access
             .approvals
@@ -94,7 +94,7 @@ impl Agent {
         }
         st.update(|s| s.approvals.retain(|a| a.id != p.id))
             .await
-            .map_err(AgentError::Storage)?;
+            .map_err(AgentError::State)?;
         Ok(Empty {})
     }
 }

@@ -38,6 +38,9 @@ pub enum AgentError {
     #[error("{0}")]
     Vault(#[from] VaultError),
     /// The state file could not be written.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// Another store (the audit log, a held rotated token) failed.
     #[error("{0}")]
     Storage(String),
     /// Nothing left to hand out.
@@ -70,7 +73,9 @@ impl From<AgentError> for RpcError {
             AgentError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             AgentError::Invalid(_) => ErrorKind::InvalidInput,
             AgentError::Missing(_) => ErrorKind::NotFound,
-            AgentError::Vault(VaultError::Storage(_)) | AgentError::Storage(_) => {
+            AgentError::Vault(VaultError::Storage(_))
+            | AgentError::Storage(_)
+            | AgentError::State(_) => {
                 ErrorKind::StorageFailed
             }
             AgentError::Vault(VaultError::Locked) => ErrorKind::Locked,

@@ -35,7 +35,7 @@ impl Agent {
         let info = record.info.clone();
         st.update(|s| s.keys.push(record))
             .await
-            .map_err(AgentError::Storage)?;
+            .map_err(AgentError::State)?;
         Ok(KeyCreateResult { key, info })
     }
 
@@ -59,7 +59,7 @@ impl Agent {
         }
         st.update(|s| s.keys.retain(|k| k.info.name != p.id))
             .await
-            .map_err(AgentError::Storage)?;
+            .map_err(AgentError::State)?;
         Ok(Empty {})
     }
 }

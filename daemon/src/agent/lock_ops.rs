@@ -5,6 +5,7 @@ use super::{Agent, AgentError};
 use crate::audit::Record;
 use crate::policy::enforce::Caller;
 use keyfob_proto::methods::*;
+use keyfob_proto::events::LockReason;
 use keyfob_proto::{ErrorKind, Event, RpcError};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -12,7 +13,7 @@ use tokio::time::Instant;
 impl Agent {
     /// Locks: access tokens and decrypted secrets leave memory; credential requests fail with
     /// "locked" until an unlock.
-    pub async fn lock(&self, reason: &str) {
+    pub async fn lock(&self, reason: LockReason) {
         if !self.access.lock.lock() {
             return;
         }
@@ -20,16 +21,16 @@ impl Agent {
         // token; later ones see the lock before calling out.
         self.tokens.quiesce(self).await;
         self.vault.lock().await;
-        tracing::info!(reason, "agent locked");
+        tracing::info!(reason = reason.as_str(), "agent locked");
         self.audit.record(Record {
             event: "agent.locked".into(),
             outcome: "ok".into(),
-            detail: Some(reason.to_owned()),
+            detail: Some(reason.as_str().to_owned()),
             ..Default::default()
         });
         self.emit(Event::LockChanged {
             locked: true,
-            reason: reason.to_owned(),
+            reason,
         });
     }
 
@@ -79,18 +80,18 @@ impl Agent {
         tracing::info!("agent unlocked");
         self.emit(Event::LockChanged {
             locked: false,
-            reason: "unlock".into(),
+            reason: LockReason::Unlock,
         });
         Ok(Empty {})
     }
 
     /// Records in the audit log that the policy or lock settings differ from the last start.
-    pub async fn note_policy(&self) -> Result<(), String> {
+    pub async fn note_policy(&self) -> Result<(), crate::state::StateError> {
         let both = serde_json::json!({
             "policy": &self.access.config.policy,
             "lock": &self.access.config.lock,
         });
-        let text = serde_json::to_string(&both).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string(&both).map_err(crate::state::StateError::Encode)?;
         let hex = crate::ids::sha256_hex(text.as_bytes());
         let mut st = self.state.lock().await;
         if st.get().policy_sha256.as_deref() == Some(hex.as_str()) {

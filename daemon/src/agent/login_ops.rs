@@ -341,7 +341,7 @@ impl Agent {
             }
         })
         .await
-        .map_err(AgentError::Storage)?;
+        .map_err(AgentError::State)?;
         turn.install(super::token_backend::issued(&tr, id_token));
         let r = st
             .get()

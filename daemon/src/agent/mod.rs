@@ -109,7 +109,7 @@ impl Agent {
         &self,
         key: &str,
         value: zeroize::Zeroizing<Vec<u8>>,
-        record: impl std::future::Future<Output = Result<(), String>>,
+        record: impl std::future::Future<Output = Result<(), crate::state::StateError>>,
     ) -> Result<(), AgentError> {
         let previous = self.vault.get(key).await?;
         self.vault.set(key, value).await?;
@@ -121,7 +121,7 @@ impl Agent {
             if let Err(re) = restored {
                 tracing::warn!(key, error = %re, "could not roll back a vault item after a failed state write");
             }
-            return Err(AgentError::Storage(e));
+            return Err(AgentError::State(e));
         }
         Ok(())
     }

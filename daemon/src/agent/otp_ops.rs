@@ -223,7 +223,7 @@ impl Agent {
                     }
                 })
                 .await
-                .map_err(AgentError::Storage)?;
+                .map_err(AgentError::State)?;
                 Ok(OtpCodeResult {
                     code: Sensitive::new(otp::hotp(&secret, prm.algorithm, prm.digits, counter)),
                     seconds_left: None,
@@ -250,7 +250,7 @@ impl Agent {
             s.otp.remove(&p.name);
         })
         .await
-        .map_err(AgentError::Storage)?;
+        .map_err(AgentError::State)?;
         for key in [vault_key(OTP, &p.name), vault_key(RECOVERY, &p.name)] {
             if let Err(e) = self.vault.delete(&key).await {
                 // The entry is gone from the state; the orphaned item is overwritten on re-add.
@@ -343,7 +343,7 @@ impl Agent {
             }
         })
         .await
-        .map_err(AgentError::Storage)?;
+        .map_err(AgentError::State)?;
         Ok(RecoveryAddResult { added, unused })
     }
 
@@ -369,7 +369,7 @@ impl Agent {
             }
         })
         .await
-        .map_err(AgentError::Storage)?;
+        .map_err(AgentError::State)?;
         Ok(RecoveryTakeResult { code, unused })
     }
 }

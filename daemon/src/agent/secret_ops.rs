@@ -97,7 +97,7 @@ impl Agent {
             s.secrets.remove(&p.name);
         })
         .await
-        .map_err(AgentError::Storage)?;
+        .map_err(AgentError::State)?;
         if let Err(e) = self.vault.delete(&vault_key(SECRET, &p.name)).await {
             tracing::warn!(secret = %p.name, error = %e, "could not delete a removed secret's vault item");
         }

@@ -186,7 +186,7 @@ impl Agent {
             }
         })
         .await
-        .map_err(AgentError::Storage)?;
+        .map_err(AgentError::State)?;
         for (n, _) in hit {
             tracing::warn!(account = %n, "a refresh was interrupted by a crash; see `keyfob account show`");
         }

@@ -4,6 +4,7 @@
 
 use super::rate::RateLimiter;
 use keyfob_proto::Event;
+use keyfob_proto::events::Resolution;
 use keyfob_proto::methods::{Approval, ApprovalRequest, ClientInfo, Decision, Operation};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -179,7 +180,7 @@ impl Approvals {
                 if self.remove(id).is_some() {
                     emit(Event::ApprovalResolved {
                         id,
-                        outcome: "timed_out".into(),
+                        outcome: Resolution::TimedOut,
                     });
                 }
                 Err(AskError::TimedOut(self.timeout))
@@ -220,11 +221,10 @@ impl Approvals {
         emit(Event::ApprovalResolved {
             id,
             outcome: if decision == Decision::Deny {
-                "denied"
+                Resolution::Denied
             } else {
-                "allowed"
-            }
-            .into(),
+                Resolution::Allowed
+            },
         });
         true
     }

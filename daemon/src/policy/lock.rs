@@ -3,6 +3,7 @@
 //! vault); enforcement reads it before every credential and admin request.
 
 use crate::config::LockConfig;
+use keyfob_proto::events::LockReason;
 use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -92,7 +93,7 @@ impl LockMachine {
     }
 
     /// When the agent should lock by itself next, and why.
-    pub fn next_auto_lock(&self) -> Option<(Instant, &'static str)> {
+    pub fn next_auto_lock(&self) -> Option<(Instant, LockReason)> {
         let st = self.state();
         if st.locked {
             return None;
@@ -101,11 +102,11 @@ impl LockMachine {
         let idle = self
             .config
             .idle_timeout_secs
-            .map(|s| (st.last_use + secs(s), "idle"));
+            .map(|s| (st.last_use + secs(s), LockReason::Idle));
         let age = self
             .config
             .max_unlocked_secs
-            .map(|s| (st.unlocked_at + secs(s), "max_age"));
+            .map(|s| (st.unlocked_at + secs(s), LockReason::MaxAge));
         match (idle, age) {
             (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
             (a, b) => a.or(b),
@@ -118,7 +119,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn next(cfg: &str) -> Option<&'static str> {
+    fn next(cfg: &str) -> Option<LockReason> {
         let m = LockMachine::new(&Config::parse(cfg).unwrap_or_default().lock);
         m.next_auto_lock().map(|(_, why)| why)
     }
@@ -128,11 +129,11 @@ mod tests {
         assert_eq!(next(""), None);
         assert_eq!(
             next("[lock]\nidle_timeout_secs = 60\nmax_unlocked_secs = 30\n"),
-            Some("max_age")
+            Some(LockReason::MaxAge)
         );
         assert_eq!(
             next("[lock]\nidle_timeout_secs = 10\nmax_unlocked_secs = 30\n"),
-            Some("idle")
+            Some(LockReason::Idle)
         );
     }
 

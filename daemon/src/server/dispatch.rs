@@ -8,7 +8,7 @@ use crate::agent::Agent;
 use crate::policy::approval::ApproverGuard;
 use crate::policy::enforce::Caller;
 use keyfob_proto::codec::{LineBuf, response_line};
-use keyfob_proto::events::EVENT_NAMES;
+use keyfob_proto::events::{EVENT_NAMES, LockReason};
 use keyfob_proto::methods::*;
 use keyfob_proto::{ErrorKind, Event, PROTOCOL_VERSION, RpcError};
 use serde_json::Value;
@@ -304,7 +304,7 @@ serve! {
     KeyList => |a, _p| always a.key_list();
     KeyRevoke => |a, p| a.key_revoke(p);
     Lock => |a, _p| always async {
-        a.lock("command").await;
+        a.lock(LockReason::Command).await;
         Empty {}
     };
     Status => |a, _p| always a.status();
