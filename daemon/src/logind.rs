@@ -4,9 +4,9 @@
 //! Only signals sent by the owner of `org.freedesktop.login1` count; on a real system bus only
 //! logind may own that name. `DBUS_SYSTEM_BUS_ADDRESS` points elsewhere (tests use a private bus).
 
-use keyfob_proto::events::LockReason;
 use crate::agent::Agent;
 use futures::StreamExt;
+use keyfob_proto::events::LockReason;
 use std::sync::Arc;
 
 const LOGIND: &str = "org.freedesktop.login1";

@@ -168,12 +168,11 @@ impl StateFile {
         let path_buf = || path.to_owned();
         let state = match std::fs::read(path) {
             Ok(bytes) => {
-                let s: State = serde_json::from_slice(&bytes).map_err(|source| {
-                    StateError::Damaged {
+                let s: State =
+                    serde_json::from_slice(&bytes).map_err(|source| StateError::Damaged {
                         path: path_buf(),
                         source,
-                    }
-                })?;
+                    })?;
                 if s.version != STATE_VERSION {
                     return Err(StateError::Version {
                         path: path_buf(),

@@ -41,10 +41,13 @@ pub enum Need<'a> {
     /// Narrowing access (locking, stopping): an admin operation that works while locked.
     Narrow,
     /// Widening access (a new agent key): admin, and a person's yes every time; `detail` is
-    /// exactly what the person is asked.
+    /// exactly what the person is asked. An agent key provisioning unattended reaches no
+    /// account beyond its own.
     Widen {
         /// The item created (for the audit log).
         subject: &'a str,
+        /// The accounts the new access reaches.
+        accounts: &'a [String],
         /// The question, as the person reads it.
         detail: String,
     },

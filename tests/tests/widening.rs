@@ -128,3 +128,54 @@ fn allow_always_on_a_key_prompt_is_not_remembered() {
         "a key decision was remembered: {list}"
     );
 }
+
+#[test]
+fn an_admin_key_cannot_provision_or_administer_beyond_its_accounts() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.ok_in(&["secret", "set", "s1"], "own-account-secret");
+    env.ok_in(&["secret", "set", "prod"], "other-account-secret");
+    let admin = approved(
+        &env,
+        &[
+            "key",
+            "create",
+            "--name",
+            "prov",
+            "--account",
+            "s1",
+            "--ops",
+            "admin",
+        ],
+        "create agent key \"prov\" allowing admin on \"s1\"",
+    );
+    let with_admin = |args: &[&str]| {
+        env.keyfob_cmd(args)
+            .env("KEYFOB_KEY", admin.trim())
+            .output()
+            .unwrap()
+    };
+    // A key for another account: refused, and no key was made.
+    let out = with_admin(&[
+        "key",
+        "create",
+        "--name",
+        "x",
+        "--account",
+        "prod",
+        "--ops",
+        "secret",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("\"prod\""), "{}", stderr(&out));
+    assert!(!env.ok(&["key", "list"]).contains("x "), "a key was made");
+    // Nor may it change another account's items.
+    let out = with_admin(&["secret", "rm", "prod"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        env.ok(&["secret", "list"]).contains("prod"),
+        "prod was removed"
+    );
+    // Its own account it administers unattended.
+    assert!(with_admin(&["secret", "rm", "s1"]).status.success());
+}

@@ -75,9 +75,7 @@ impl From<AgentError> for RpcError {
             AgentError::Missing(_) => ErrorKind::NotFound,
             AgentError::Vault(VaultError::Storage(_))
             | AgentError::Storage(_)
-            | AgentError::State(_) => {
-                ErrorKind::StorageFailed
-            }
+            | AgentError::State(_) => ErrorKind::StorageFailed,
             AgentError::Vault(VaultError::Locked) => ErrorKind::Locked,
             AgentError::Vault(_) => ErrorKind::VaultUnavailable,
             AgentError::Exhausted(_) => ErrorKind::Exhausted,

@@ -4,8 +4,8 @@
 use super::{Agent, AgentError};
 use crate::audit::Record;
 use crate::policy::enforce::Caller;
-use keyfob_proto::methods::*;
 use keyfob_proto::events::LockReason;
+use keyfob_proto::methods::*;
 use keyfob_proto::{ErrorKind, Event, RpcError};
 use std::sync::Arc;
 use tokio::time::Instant;

@@ -171,13 +171,17 @@ impl Access {
                 }
                 Ok(())
             }
-            Need::Widen { subject, detail } => {
+            Need::Widen {
+                subject: _,
+                accounts,
+                detail,
+            } => {
                 let admin = Check::Admin {
-                    name: Some(subject),
+                    name: None,
                     while_locked: false,
                 };
                 self.check(l, caller, method, admin).await?;
-                self.widening(l, caller, method, detail).await
+                self.widening(l, caller, method, accounts, detail).await
             }
         }
     }
@@ -210,6 +214,16 @@ impl Access {
                     )));
                 }
                 Check::Use(..) => {}
+                // An admin key administers its own accounts, not every account.
+                Check::Admin {
+                    name: Some(account),
+                    ..
+                } if admin_key && !key.info.accounts.iter().any(|a| a == account) => {
+                    return Err(forbidden(format!(
+                        "{}: not admin on {account:?} (create a key with that scope, or run it without KEYFOB_KEY)",
+                        scope()
+                    )));
+                }
                 _ if admin_key => {}
                 _ => {
                     return Err(forbidden(format!(
@@ -268,17 +282,27 @@ impl Access {
     }
 
     /// After the admin check: an operation that widens access (`detail` says exactly what)
-    /// needs a person's yes every time, unless an admin agent key asks (provisioning) or
-    /// `[policy] widen_access = "never"`.
+    /// needs a person's yes every time, unless an admin agent key asks (provisioning, within
+    /// its own accounts) or `[policy] widen_access = "never"`.
     async fn widening(
         &self,
         l: Ledger<'_>,
         caller: &Caller,
         method: &str,
+        accounts: &[String],
         detail: String,
     ) -> Result<(), RpcError> {
-        // A non-admin key was refused before this point; an admin key provisions unattended.
-        if caller.key.is_some() {
+        // A non-admin key was refused before this point; an admin key provisions unattended,
+        // but hands out no account it does not hold.
+        if let Some(hash) = &caller.key {
+            let key = key_in_force(l, hash).await?;
+            if let Some(beyond) = accounts.iter().find(|a| !key.info.accounts.contains(a)) {
+                return Err(forbidden(format!(
+                    "the agent key {:?} administers only {}: it cannot provision access to {beyond:?} (a person creates that key)",
+                    key.info.name,
+                    list(&key.info.accounts)
+                )));
+            }
             return Ok(());
         }
         match self.config.policy.widen_access.unwrap_or(Approval::Always) {

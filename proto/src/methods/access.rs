@@ -293,7 +293,11 @@ pub struct KeyListResult {
 method!(
     /// Creates a scoped agent key.
     KeyCreate, "key.create", KeyCreateParams, KeyCreateResult,
-    need = |p| Need::Widen { subject: &p.name, detail: p.describe() }
+    need = |p| Need::Widen {
+        subject: &p.name,
+        accounts: &p.accounts,
+        detail: p.describe(),
+    }
 );
 method!(
     /// Lists agent keys.
