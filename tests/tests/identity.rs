@@ -14,9 +14,17 @@ fn env_with_secret() -> TestEnv {
 }
 
 /// Runs `c` in `env`'s environment; it must succeed.
-fn run(env: &TestEnv, mut c: Command) {
+fn run(env: &TestEnv, c: Command) {
+    run_with(env, c, &[]);
+}
+
+/// Runs `c` in `env`'s environment plus `extra`; it must succeed.
+fn run_with(env: &TestEnv, mut c: Command, extra: &[(&str, &std::path::Path)]) {
     c.env_clear().env("PATH", std::env::var("PATH").unwrap());
     for (k, v) in &env.env {
+        c.env(k, v);
+    }
+    for (k, v) in extra {
         c.env(k, v);
     }
     c.stdin(Stdio::null()).stdout(Stdio::null());
@@ -115,4 +123,62 @@ fn a_program_merely_named_like_keyfob_is_not_skipped_as_keyfob() {
     let client = last_client(&env);
     assert_eq!(client["exe"], fake.display().to_string(), "{client}");
     assert!(client["via"].is_null(), "{client}");
+}
+
+#[test]
+fn node_require_cannot_borrow_a_scripts_identity() {
+    let env = env_with_secret();
+    // ok.js is what a person approved; --require runs pre.js first, under no identity of its own.
+    let ok = env.root().join("ok.js");
+    std::fs::write(
+        &ok,
+        format!(
+            "require('child_process').execFileSync({:?}, ['secret', 'get', 'k']);\n",
+            bin("keyfob").display().to_string()
+        ),
+    )
+    .unwrap();
+    let pre = env.root().join("pre.js");
+    std::fs::write(&pre, "// code the person never approved\n").unwrap();
+    let mut c = tool("node", "nodejs");
+    c.args([
+        "--require",
+        &pre.display().to_string(),
+        &ok.display().to_string(),
+    ]);
+    run(&env, c);
+    assert_inline(&last_client(&env), &ok.display().to_string());
+}
+
+#[test]
+fn a_module_path_in_the_environment_makes_a_script_another_client() {
+    let env = env_with_secret();
+    let ok = env.root().join("ok2.py");
+    std::fs::write(
+        &ok,
+        format!(
+            "import subprocess\nsubprocess.run([{:?}, 'secret', 'get', 'k'], check=True)\n",
+            bin("keyfob").display().to_string()
+        ),
+    )
+    .unwrap();
+    let ok = ok.display().to_string();
+    let mut plain = tool("python3", "python3");
+    plain.arg(&ok);
+    run(&env, plain);
+    let approved = last_client(&env);
+    assert_eq!(approved["script"], ok.as_str(), "{approved}");
+    // The same script with a module path searched first (PYTHONPATH=/tmp/evil): its imports
+    // may be anyone's code, so it is not the client a person approved.
+    let evil = env.root().join("evil");
+    std::fs::create_dir(&evil).unwrap();
+    let mut hijacked = tool("python3", "python3");
+    hijacked.arg(&ok);
+    run_with(&env, hijacked, &[("PYTHONPATH", &evil)]);
+    let client = last_client(&env);
+    assert_ne!(client["id"], approved["id"], "{client}");
+    assert!(
+        client["id"].as_str().unwrap().contains("PYTHONPATH"),
+        "{client}"
+    );
 }

@@ -15,6 +15,28 @@ use std::path::{Path, PathBuf};
 const INTERPRETERS: [&str; 12] = [
     "python", "python3", "bash", "sh", "dash", "zsh", "fish", "node", "perl", "ruby", "deno", "bun",
 ];
+/// Environment variables that make a program load code it was not asked to run: a
+/// preloaded library, a module path searched before the script's own, code run before the
+/// script. Their values are part of the identity, so a script approved once is a new client
+/// when it runs with, say, `PYTHONPATH=/tmp/evil`.
+const CODE_ENV: [&str; 16] = [
+    "LD_PRELOAD",
+    "LD_AUDIT",
+    "LD_LIBRARY_PATH",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "BASH_ENV",
+    "ENV",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "DENO_DIR",
+];
 /// Shells that, without a script, are identified by their terminal session.
 const SHELLS: [&str; 5] = ["bash", "sh", "dash", "zsh", "fish"];
 /// The deepest ancestor walk.
@@ -39,6 +61,9 @@ pub struct ClientIdentity {
     /// The Keyfob program that connected on its behalf, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<PathBuf>,
+    /// Code-loading variables set in its environment (see [`CODE_ENV`]), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injected: Vec<String>,
     /// A stable identity: the identifying file's path, inode and modification time.
     pub stable_id: String,
 }
@@ -113,7 +138,9 @@ fn base_name(exe: &Path) -> String {
 
 /// An interpreter's command-line syntax, as far as telling a script from inline code goes.
 struct Syntax {
-    /// Short options that run code given on the command line (`-c`, `-e`, `-m`).
+    /// Short options that run code given on the command line (`-c`, `-e`, `-m`), or load code
+    /// named by their argument before the script (`node -r`, `ruby -r`, `perl -M`, and load
+    /// paths searched before the script's own).
     inline_short: &'static str,
     /// Long options that do.
     inline_long: &'static [&'static str],
@@ -145,31 +172,32 @@ fn syntax(base: &str) -> Syntax {
             arg_long: &["--rcfile", "--init-file"],
         },
         "perl" => Syntax {
-            inline_short: "eE",
+            inline_short: "eEMmI",
             inline_long: &[],
             arg_short: "",
             arg_long: &[],
         },
         "ruby" => Syntax {
-            inline_short: "e",
+            inline_short: "erI",
             inline_long: &[],
-            arg_short: "IrCEFU",
+            arg_short: "CEFU",
             arg_long: &[],
         },
         // node, deno, bun.
         _ => Syntax {
-            inline_short: "ep",
-            inline_long: &["--eval", "--print"],
-            arg_short: "rC",
-            arg_long: &[
+            inline_short: "epr",
+            inline_long: &[
+                "--eval",
+                "--print",
                 "--require",
                 "--import",
                 "--loader",
                 "--experimental-loader",
                 "--env-file",
-                "--conditions",
-                "--input-type",
+                "--preload",
             ],
+            arg_short: "C",
+            arg_long: &["--conditions", "--input-type"],
         },
     }
 }
@@ -266,6 +294,24 @@ fn script_path(pid: i32, arg: &str) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// The code-loading variables (see [`CODE_ENV`]) set and non-empty in `pid`'s environment.
+fn code_env_of(pid: i32) -> Vec<(String, Vec<u8>)> {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, Vec<u8>)> = env
+        .split(|b| *b == 0)
+        .filter_map(|kv| {
+            let i = kv.iter().position(|b| *b == b'=')?;
+            let (k, v) = (&kv[..i], &kv[i + 1..]);
+            let k = std::str::from_utf8(k).ok()?;
+            (CODE_ENV.contains(&k) && !v.is_empty()).then(|| (k.to_owned(), v.to_vec()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 fn stable_id(path: &Path) -> String {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(path) {
@@ -344,6 +390,20 @@ pub fn identify(pid: i32) -> ClientIdentity {
         (None, _, Some(e)) => stable_id(e),
         _ => format!("pid-{pid}"),
     };
+    let injected = code_env_of(pid);
+    if !injected.is_empty() {
+        let names: Vec<&str> = injected.iter().map(|(k, _)| k.as_str()).collect();
+        let mut values = Vec::new();
+        for (k, v) in &injected {
+            values.extend_from_slice(k.as_bytes());
+            values.push(b'=');
+            values.extend_from_slice(v);
+            values.push(0);
+        }
+        let hash = crate::ids::sha256_hex(&values);
+        id.stable_id = format!("{}+env[{}]#{}", id.stable_id, names.join(","), &hash[..16]);
+        id.injected = names.into_iter().map(str::to_owned).collect();
+    }
     id
 }
 
@@ -362,6 +422,12 @@ impl ClientIdentity {
             (None, None) if self.inline => ("inline code", format!("{shown} (inline code)")),
             (None, None) if exe.is_some() => ("executable", shown),
             _ => ("process id", shown),
+        };
+        // The person sees what else the program loads.
+        let label = if self.injected.is_empty() {
+            label
+        } else {
+            format!("{label} with {} set", self.injected.join(", "))
         };
         keyfob_proto::methods::ClientInfo {
             pid: self.pid,
@@ -429,6 +495,13 @@ mod tests {
             ("ruby", "ruby -I /ok.rb -e CODE"),
             ("deno", "deno eval CODE"),
             ("fish", "fish --init-command CODE /ok.fish"),
+            // Code loaded before the script is code the script's identity does not vouch for.
+            ("node", "node --require /pre.js /ok.js"),
+            ("node", "node -r /pre.js /ok.js"),
+            ("node", "node --import=/pre.mjs /ok.js"),
+            ("ruby", "ruby -I lib /ok.rb"),
+            ("ruby", "ruby -r/pre.rb /ok.rb"),
+            ("perl", "perl -MEvil /ok.pl"),
         ];
         for (base, line) in inline {
             assert_eq!(runs(base, &argv(line)), Runs::Inline, "{line}");
@@ -439,9 +512,9 @@ mod tests {
             ("bash", "bash -e /ok.sh", "/ok.sh"),
             ("bash", "bash --rcfile /rc /ok.sh", "/ok.sh"),
             ("bash", "bash -o pipefail /ok.sh", "/ok.sh"),
-            ("node", "node --require /pre.js /ok.js", "/ok.js"),
+            ("node", "node -C dev /ok.js", "/ok.js"),
             ("deno", "deno run /ok.ts", "/ok.ts"),
-            ("ruby", "ruby -I lib /ok.rb", "/ok.rb"),
+            ("ruby", "ruby -W2 /ok.rb", "/ok.rb"),
         ];
         for (base, line, script) in scripts {
             assert_eq!(
