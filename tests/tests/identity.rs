@@ -182,3 +182,59 @@ fn a_module_path_in_the_environment_makes_a_script_another_client() {
         "{client}"
     );
 }
+
+/// A script that asks for the secret, and where its client was identified.
+fn asking_script(env: &TestEnv, name: &str) -> std::path::PathBuf {
+    let p = env.root().join(name);
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\n{} secret get k >/dev/null\n",
+            bin("keyfob").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn an_edited_script_with_its_mtime_set_back_is_another_client() {
+    let env = env_with_secret();
+    let script = asking_script(&env, "ok.sh");
+    let mut c = tool("bash", "bash");
+    c.arg(&script);
+    run(&env, c);
+    let approved = last_client(&env);
+    // Rewritten in place (same inode), its modification time set back to what it was.
+    let mtime = std::fs::metadata(&script).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&script).unwrap() + "echo other code\n";
+    std::fs::write(&script, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&script)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let mut c = tool("bash", "bash");
+    c.arg(&script);
+    run(&env, c);
+    let edited = last_client(&env);
+    assert_eq!(edited["script"], approved["script"]);
+    assert_ne!(edited["id"], approved["id"], "{edited}");
+}
+
+#[test]
+fn a_script_run_by_a_relative_path_is_the_same_client() {
+    let env = env_with_secret();
+    let script = asking_script(&env, "rel.sh");
+    let mut c = tool("bash", "bash");
+    c.arg(&script);
+    run(&env, c);
+    let absolute = last_client(&env);
+    let mut c = tool("bash", "bash");
+    c.arg("./rel.sh").current_dir(env.root());
+    run(&env, c);
+    let relative = last_client(&env);
+    assert_eq!(relative["id"], absolute["id"], "{relative}");
+    assert_eq!(relative["script"], script.display().to_string());
+}

@@ -134,3 +134,35 @@ fn a_code_for_later_needs_what_a_code_needs_and_more() {
     assert!(stderr(&out).contains("approval"), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_revoked_keys_subscription_hears_nothing_more() {
+    let env = built_in_policy();
+    let k = key(&env, "work", "otp");
+    let s = std::os::unix::net::UnixStream::connect(env.socket()).unwrap();
+    // A bound on a broken daemon, not a timing assumption: the answer comes at once.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    for (id, method, params) in [
+        (
+            0,
+            "hello",
+            json!({"version": keyfob_proto::PROTOCOL_VERSION, "key": k}),
+        ),
+        (1, "subscribe", json!({"events": []})),
+    ] {
+        let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        writeln!(w, "{req}").unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.contains("\"result\""), "{line}");
+    }
+    env.ok(&["key", "revoke", "k"]);
+    // An event of the key's own account: the revoked key's connection ends instead.
+    env.ok(&["otp", "rm", "work"]);
+    let mut line = String::new();
+    let n = r.read_line(&mut line).unwrap();
+    assert_eq!(n, 0, "a revoked key still heard: {line}");
+}

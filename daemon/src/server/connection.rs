@@ -96,6 +96,8 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
             _ = crate::agent::stopped(&mut closing) => break,
             ev = next_event(&mut events) => {
                 match ev {
+                    // A revoked or expired key's subscription ends with the key.
+                    Some(_) if !session.key_still_holds(&agent).await => break,
                     Some(ev) if session.wants(&ev) => {
                         let n = Notification { jsonrpc: JSONRPC.into(), method: EVENT_METHOD.into(), params: ev };
                         if let Ok(line) = line_of(&n)

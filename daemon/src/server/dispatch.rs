@@ -76,6 +76,21 @@ impl Session {
         &self.caller.stable_id
     }
 
+    /// For a connection that presented an agent key: whether the key still holds, with its
+    /// scope re-read, so a key revoked or expired after `subscribe` hears nothing more.
+    pub async fn key_still_holds(&mut self, agent: &Agent) -> bool {
+        let Some(hash) = &self.caller.key else {
+            return true;
+        };
+        match agent.key_event_scope(hash).await {
+            Ok(scope) => {
+                self.scope = scope;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Whether this connection subscribed to `ev`.
     pub fn wants(&self, ev: &Event) -> bool {
         let in_scope = match (&self.scope, ev.subject()) {

@@ -291,6 +291,8 @@ fn script_path(pid: i32, arg: &str) -> Option<PathBuf> {
     } else {
         std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?.join(p)
     };
+    // One script, one identity, however it was named (`./x.sh`, `../bin/x.sh`, a symlink).
+    let p = p.canonicalize().ok()?;
     p.is_file().then_some(p)
 }
 
@@ -312,10 +314,19 @@ fn code_env_of(pid: i32) -> Vec<(String, Vec<u8>)> {
     found
 }
 
+/// The file's path, device and inode, and its change time: unlike the modification time, a
+/// program cannot set the change time back after editing the file.
 fn stable_id(path: &Path) -> String {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(path) {
-        Ok(m) => format!("{}#{}@{}", path.display(), m.ino(), m.mtime()),
+        Ok(m) => format!(
+            "{}#{}:{}@{}.{:09}",
+            path.display(),
+            m.dev(),
+            m.ino(),
+            m.ctime(),
+            m.ctime_nsec()
+        ),
         Err(_) => path.display().to_string(),
     }
 }
