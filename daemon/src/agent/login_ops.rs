@@ -23,6 +23,7 @@ pub(super) struct IdCheck {
     pub(super) client_id: String,
     pub(super) jwks_uri: String,
     pub(super) algs: Vec<String>,
+    pub(super) tenant: Option<crate::flows::discovery::TenantIssuer>,
 }
 
 impl From<FlowError> for AgentError {
@@ -240,6 +241,7 @@ impl Agent {
                 client_id: creds.id,
                 jwks_uri,
                 algs: ep.id_token_algs,
+                tenant: ep.tenant,
             }),
             _ => None,
         })
@@ -261,6 +263,7 @@ impl Agent {
         let algs = crate::flows::id_token::allowed_algs(&c.algs);
         let expect = crate::flows::id_token::Expect {
             issuer: &c.issuer,
+            tenant: c.tenant.as_ref(),
             client_id: &c.client_id,
             nonce,
             algs: &algs,

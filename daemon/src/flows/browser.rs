@@ -171,7 +171,7 @@ pub async fn finish(
     );
     c.exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(s.verifier)
-        .request_async(http)
+        .request_async(&|r| super::http::send(http.clone(), r))
         .await
         .map_err(classify)
 }

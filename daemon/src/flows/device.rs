@@ -33,8 +33,10 @@ pub async fn start(
     if let Some(a) = audience {
         req = req.add_extra_param("audience", a.to_owned());
     }
-    let details: StandardDeviceAuthorizationResponse =
-        req.request_async(http).await.map_err(classify)?;
+    let details: StandardDeviceAuthorizationResponse = req
+        .request_async(&|r| super::http::send(http.clone(), r))
+        .await
+        .map_err(classify)?;
     Ok(DeviceStart { details })
 }
 
@@ -49,7 +51,7 @@ pub async fn finish(
     let c = client(ep, creds)?;
     c.exchange_device_access_token(&start.details)
         .request_async(
-            http,
+            &|r| super::http::send(http.clone(), r),
             tokio::time::sleep,
             Some(Duration::from_secs(start.details.expires_in().as_secs())),
         )

@@ -16,8 +16,28 @@ struct Metadata {
     id_token_signing_alg_values_supported: Vec<String>,
 }
 
-/// Fetches the issuer's metadata; the `issuer` it states must be the one asked for.
-pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, FlowError> {
+/// Entra ID's multi-tenant aliases: their discovery names the issuer as a template,
+/// `https://login.microsoftonline.com/{tenantid}/v2.0`.
+pub const TENANT_ALIASES: [&str; 3] = ["organizations", "common", "consumers"];
+
+/// A multi-tenant issuer: which template, for which alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantIssuer {
+    /// The issuer with a `{tenantid}` slot.
+    pub template: String,
+    /// `organizations`, `common` or `consumers`.
+    pub alias: String,
+}
+
+/// Fetches the issuer's metadata; the `issuer` it states must be the one asked for. With
+/// `per_tenant` (the manifest's `issuer_varies_by_tenant`), a template issuer is accepted
+/// when the one asked for is that template at a multi-tenant alias; each ID token is then
+/// checked against the template filled with its own tenant.
+pub async fn discover(
+    http: &reqwest::Client,
+    issuer: &str,
+    per_tenant: bool,
+) -> Result<Endpoints, FlowError> {
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
@@ -42,7 +62,21 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints,
         .json()
         .await
         .map_err(|e| FlowError::Config(format!("discovery at {url} is not valid metadata: {e}")))?;
-    if m.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+    let asked = issuer.trim_end_matches('/');
+    let stated = m.issuer.trim_end_matches('/');
+    let tenant = per_tenant
+        .then(|| {
+            TENANT_ALIASES
+                .iter()
+                .find(|alias| stated.replace("{tenantid}", alias) == asked)
+        })
+        .flatten()
+        .filter(|_| stated.contains("{tenantid}"))
+        .map(|alias| TenantIssuer {
+            template: stated.to_owned(),
+            alias: (*alias).to_owned(),
+        });
+    if stated != asked && tenant.is_none() {
         return Err(FlowError::Config(format!(
             "discovery at {url} names issuer {:?}, not {issuer:?}: refusing a mismatched provider",
             m.issuer
@@ -57,5 +91,6 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints,
         introspection: m.introspection_endpoint,
         jwks_uri: m.jwks_uri,
         id_token_algs: m.id_token_signing_alg_values_supported,
+        tenant,
     })
 }

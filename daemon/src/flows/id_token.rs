@@ -29,6 +29,9 @@ pub enum IdTokenError {
     /// `iss` is not the provider.
     #[error("the ID token was issued by someone else ({0})")]
     WrongIssuer(String),
+    /// A multi-tenant account's ID token names a tenant the account does not take.
+    #[error("the ID token's tenant is not one this account accepts ({0})")]
+    WrongTenant(String),
     /// `aud`/`azp` does not name this client.
     #[error("the ID token is for another client ({0})")]
     WrongAudience(String),
@@ -77,10 +80,57 @@ pub fn allowed_algs(advertised: &[String]) -> Vec<CoreJwsSigningAlgorithm> {
     }
 }
 
+/// The tenant id of personal Microsoft accounts.
+pub const CONSUMERS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// The issuer a token of tenant `tid` must name, when the alias takes that tenant.
+fn tenant_issuer(
+    t: &super::discovery::TenantIssuer,
+    tid: Option<&str>,
+) -> Result<String, IdTokenError> {
+    let tid = tid.ok_or_else(|| IdTokenError::WrongTenant("it names no tenant (tid)".into()))?;
+    let guid = tid.len() == 36
+        && tid.char_indices().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    if !guid {
+        return Err(IdTokenError::WrongTenant(format!(
+            "{tid:?} is not a tenant id"
+        )));
+    }
+    let personal = tid.eq_ignore_ascii_case(CONSUMERS_TENANT);
+    match t.alias.as_str() {
+        "organizations" if personal => Err(IdTokenError::WrongTenant(
+            "a personal Microsoft account, and the account takes work or school accounts only (tenant \"organizations\")".into(),
+        )),
+        "consumers" if !personal => Err(IdTokenError::WrongTenant(format!(
+            "tenant {tid}, and the account takes personal Microsoft accounts only (tenant \"consumers\")"
+        ))),
+        _ => Ok(t.template.replace("{tenantid}", tid)),
+    }
+}
+
+/// A string claim of a JWT's payload, read without verifying it: only to pick the issuer
+/// the verification then holds the token to.
+fn unverified_claim(raw: &str, name: &str) -> Option<String> {
+    let payload = raw.split('.').nth(1)?;
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(payload.trim_end_matches('=').as_bytes())
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get(name)?.as_str().map(str::to_owned)
+}
+
 /// What to check an ID token against.
 pub struct Expect<'a> {
     /// The provider's issuer.
     pub issuer: &'a str,
+    /// For a multi-tenant issuer: the template each token's own `tid` fills.
+    pub tenant: Option<&'a super::discovery::TenantIssuer>,
     /// This client's id.
     pub client_id: &'a str,
     /// The nonce sent in the authorization request; `None` when none was sent.
@@ -96,8 +146,13 @@ pub fn verify(
     jwks: &CoreJsonWebKeySet,
 ) -> Result<serde_json::Value, IdTokenError> {
     let token = CoreIdToken::from_str(raw).map_err(|_| IdTokenError::Malformed)?;
-    let issuer =
-        IssuerUrl::new(expect.issuer.to_owned()).map_err(|e| IdTokenError::Other(e.to_string()))?;
+    // A multi-tenant issuer is the template filled with the token's own tenant; the signature
+    // check below then vouches for that tenant claim. Never any issuer at all.
+    let issuer = match expect.tenant {
+        Some(t) => tenant_issuer(t, unverified_claim(raw, "tid").as_deref())?,
+        None => expect.issuer.to_owned(),
+    };
+    let issuer = IssuerUrl::new(issuer).map_err(|e| IdTokenError::Other(e.to_string()))?;
     let skew = chrono::Duration::from_std(SKEW).unwrap_or_default();
     let verifier = CoreIdTokenVerifier::new_public_client(
         ClientId::new(expect.client_id.to_owned()),
@@ -285,12 +340,57 @@ mod tests {
             raw,
             &Expect {
                 issuer: ISS,
+                tenant: None,
                 client_id: CLIENT,
                 nonce: Some("n-1"),
                 algs: &algs,
             },
             jwks,
         )
+    }
+
+    #[test]
+    fn a_tenant_issuer_is_filled_with_the_tokens_own_signed_tenant() {
+        let s = Signer::new();
+        let jwks = s.jwks("k1");
+        let es = json!({"alg": "ES256", "kid": "k1"});
+        let t = crate::flows::discovery::TenantIssuer {
+            template: "https://login.example/{tenantid}/v2.0".into(),
+            alias: "organizations".into(),
+        };
+        let algs = allowed_algs(&["ES256".into()]);
+        let expect = Expect {
+            issuer: "https://login.example/organizations/v2.0",
+            tenant: Some(&t),
+            client_id: CLIENT,
+            nonce: Some("n-1"),
+            algs: &algs,
+        };
+        let mine = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let other = "11111111-2222-3333-4444-555555555555";
+        let iss = |tid: &str| format!("https://login.example/{tid}/v2.0");
+        let token = |over| s.token(es.clone(), claims(over));
+        let ok = token(json!({"iss": iss(mine), "tid": mine}));
+        assert_eq!(verify(&ok, &expect, &jwks).unwrap()["sub"], "alice");
+        // Another tenant's issuer than the token's own tenant: refused.
+        let mixed = token(json!({"iss": iss(other), "tid": mine}));
+        assert!(matches!(
+            verify(&mixed, &expect, &jwks),
+            Err(IdTokenError::WrongIssuer(_))
+        ));
+        // The template itself, no tenant, a tenant that is no id, a personal account.
+        for bad in [
+            json!({"iss": "https://login.example/{tenantid}/v2.0", "tid": "{tenantid}"}),
+            json!({"iss": iss(mine)}),
+            json!({"iss": iss("evil.example"), "tid": "evil.example"}),
+            json!({"iss": iss(CONSUMERS_TENANT), "tid": CONSUMERS_TENANT}),
+        ] {
+            let got = verify(&token(bad.clone()), &expect, &jwks);
+            assert!(
+                matches!(got, Err(IdTokenError::WrongTenant(_))),
+                "{bad}: {got:?}"
+            );
+        }
     }
 
     #[test]
@@ -381,6 +481,7 @@ mod tests {
         let algs = allowed_algs(&["ES256".into()]);
         let expect = Expect {
             issuer: ISS,
+            tenant: None,
             client_id: CLIENT,
             nonce: None,
             algs: &algs,

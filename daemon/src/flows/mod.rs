@@ -5,6 +5,7 @@ pub mod browser;
 pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod http;
 pub mod id_token;
 pub mod refresh;
 pub mod service;
@@ -49,6 +50,9 @@ pub struct Endpoints {
     pub jwks_uri: Option<String>,
     /// ID-token signing algorithms the provider advertises.
     pub id_token_algs: Vec<String>,
+    /// For a multi-tenant issuer (Entra ID's `organizations`): the issuer template and the
+    /// tenant alias asked for; each ID token's own `tid` fills the template.
+    pub tenant: Option<discovery::TenantIssuer>,
 }
 
 /// Resolves the endpoints of `manifest` for an account's `params`: the manifest's own for
@@ -73,7 +77,8 @@ pub async fn resolve(
                 .issuer_for(params)
                 .map_err(FlowError::Config)?
                 .ok_or_else(|| FlowError::Config("no issuer".into()))?;
-            discovery::discover(http, &issuer).await?
+            let per_tenant = manifest.quirks.issuer_varies_by_tenant;
+            discovery::discover(http, &issuer, per_tenant).await?
         }
         Kind::Exec => {
             return Err(FlowError::Config(format!(

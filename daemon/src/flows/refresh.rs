@@ -39,12 +39,9 @@ pub async fn refresh(
             // An owned handle (an Arc inside) keeps the future free of borrowed lifetimes.
             let http = http.clone();
             async move {
-                let mut resp = oauth2::AsyncHttpClient::call(&http, req).await?;
-                // An error body is an error whatever the status: some providers (GitHub)
-                // answer `bad_refresh_token` with HTTP 200. Read as the error it is.
-                if resp.status().is_success() && has_error_field(resp.body()) {
-                    *resp.status_mut() = oauth2::http::StatusCode::BAD_REQUEST;
-                }
+                // An error body is an error whatever the status: GitHub answers
+                // `bad_refresh_token` with HTTP 200.
+                let resp = super::http::send(http, req).await?;
                 let retry_after = resp
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
@@ -137,14 +134,6 @@ pub async fn refresh(
             other => return other,
         }
     }
-}
-
-/// Whether a token-endpoint body is a JSON object with an `error` code.
-fn has_error_field(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").map(serde_json::Value::is_string))
-        .unwrap_or(false)
 }
 
 /// What the token endpoint answered, as far as retrying cares.

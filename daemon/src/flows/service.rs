@@ -19,7 +19,7 @@ pub async fn client_credentials(
     client(ep, creds)?
         .exchange_client_credentials()
         .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))
-        .request_async(http)
+        .request_async(&|r| super::http::send(http.clone(), r))
         .await
         .map_err(classify)
 }

@@ -94,7 +94,8 @@ pub fn classify<E: std::error::Error, T: ErrorResponse + 'static>(
                 "invalid_grant" | "bad_refresh_token" => {
                     FlowError::InvalidGrant(format!("{code}{desc}"))
                 }
-                "access_denied" => FlowError::AccessDenied,
+                // Entra ID says `authorization_declined` where RFC 8628 says `access_denied`.
+                "access_denied" | "authorization_declined" => FlowError::AccessDenied,
                 "expired_token" => FlowError::Expired,
                 "server_error" | "temporarily_unavailable" => {
                     FlowError::Transient(format!("{code}{desc}"))

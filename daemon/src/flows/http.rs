@@ -1,0 +1,116 @@
+//! Every request to a provider's token and device endpoints goes through [`send`], which reads
+//! the answer as the provider meant it before oauth2 sees it:
+//! - an error body is an error whatever the status (GitHub answers `authorization_pending`,
+//!   `slow_down` and `bad_refresh_token` with HTTP 200);
+//! - a form-encoded body (GitHub's answer to a client that did not ask for JSON; Keyfob always
+//!   asks) is read as the JSON object it stands for.
+
+use oauth2::http::{HeaderValue, StatusCode, header};
+
+/// Sends `req` with `http` and normalises the answer (see the module docs).
+pub async fn send(
+    http: reqwest::Client,
+    req: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, oauth2::HttpClientError<reqwest::Error>> {
+    let mut resp = oauth2::AsyncHttpClient::call(&http, req).await?;
+    normalise(&mut resp);
+    Ok(resp)
+}
+
+/// Numeric fields of token and device responses, which a form body carries as text.
+const NUMERIC: [&str; 5] = [
+    "expires_in",
+    "interval",
+    "refresh_token_expires_in",
+    "ext_expires_in",
+    "created_at",
+];
+
+/// Rewrites a response in place: form body to JSON, error body to an error status.
+pub fn normalise(resp: &mut oauth2::HttpResponse) {
+    let form = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        let mut obj = serde_json::Map::new();
+        for (k, v) in url::form_urlencoded::parse(resp.body()) {
+            let value = match v.parse::<u64>() {
+                Ok(n) if NUMERIC.contains(&k.as_ref()) => serde_json::Value::from(n),
+                _ => serde_json::Value::from(v.into_owned()),
+            };
+            obj.insert(k.into_owned(), value);
+        }
+        *resp.body_mut() = serde_json::to_vec(&obj).unwrap_or_default();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    if resp.status().is_success() && has_error_field(resp.body()) {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+    }
+}
+
+/// Whether a body is a JSON object with an `error` code.
+fn has_error_field(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(serde_json::Value::is_string))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, ctype: &str, body: &str) -> oauth2::HttpResponse {
+        let mut r = oauth2::HttpResponse::new(body.as_bytes().to_vec());
+        *r.status_mut() = StatusCode::from_u16(status).unwrap();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_str(ctype).unwrap());
+        r
+    }
+
+    #[test]
+    fn an_error_with_http_200_is_an_error() {
+        let mut r = resp(
+            200,
+            "application/json",
+            r#"{"error":"slow_down","interval":10}"#,
+        );
+        normalise(&mut r);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_form_body_reads_as_json_with_numbers() {
+        let mut r = resp(
+            200,
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "access_token=gho_x&scope=repo%2Cgist&token_type=bearer&expires_in=28800",
+        );
+        normalise(&mut r);
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v["scope"], "repo,gist");
+        assert_eq!(v["expires_in"], 28800);
+        let mut r = resp(
+            200,
+            "application/x-www-form-urlencoded",
+            "error=authorization_pending",
+        );
+        normalise(&mut r);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_token_response_is_left_alone() {
+        let body = r#"{"access_token":"a","token_type":"Bearer"}"#;
+        let mut r = resp(200, "application/json", body);
+        normalise(&mut r);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.body(), body.as_bytes());
+    }
+}
