@@ -21,6 +21,16 @@ pub(super) fn not_found(name: &str) -> AgentError {
 
 impl Agent {
     /// A copy of an account's record, or NotFound.
+    /// The page where a person revokes the app's access, for providers without revocation.
+    async fn revoke_page(&self, name: &str) -> Option<String> {
+        let record = self.account_record(name).await.ok()?;
+        self.auth
+            .plugin(&record.provider)?
+            .quirks
+            .revoke_page
+            .clone()
+    }
+
     pub(super) async fn account_record(&self, name: &str) -> Result<AccountRecord, AgentError> {
         let st = self.state.lock().await;
         st.get()
@@ -96,6 +106,12 @@ impl Agent {
             return Err(AgentError::Invalid(
                 "a client-credentials account needs a client secret: pass --client-secret - and give it on stdin".into(),
             ));
+        }
+        if manifest.quirks.client_secret_required && p.client_secret.is_none() {
+            return Err(AgentError::Invalid(format!(
+                "{} needs the client secret even for desktop and device clients: pass --client-secret - and give it on stdin (Keyfob keeps it in the vault, like any secret)",
+                manifest.name
+            )));
         }
         if p.client_id.trim().is_empty() {
             return Err(AgentError::Invalid("--client-id is empty".into()));
@@ -236,13 +252,31 @@ impl Agent {
             }
         }
         let mut turn = self.tokens.turn(&p.name).await;
-        let rt = turn.refresh_token(self).await?;
-        let (revoked, revocation_detail) = match &rt {
-            None => (false, Some("no refresh token was stored".to_owned())),
-            Some(rt) => match self.provider_for(&p.name).await {
+        // The grant: a refresh token, or a lasting access token (providers without refresh).
+        let grant = match turn.refresh_token(self).await? {
+            Some(rt) => Some((rt, "refresh_token")),
+            None => crate::tokens::Backend::load_lasting(self, &p.name)
+                .await?
+                .map(|t| (t, "access_token")),
+        };
+        let (revoked, revocation_detail) = match &grant {
+            None => (false, Some("no token was stored".to_owned())),
+            Some((token, hint)) => match self.provider_for(&p.name).await {
+                Ok((ep, _)) if ep.revocation.is_none() => {
+                    let page = self.revoke_page(&p.name).await;
+                    (
+                        false,
+                        Some(format!(
+                            "the provider offers no token revocation to this app, so only the tokens on this machine were deleted{}",
+                            page.map(|u| format!("; revoke the app's access at {u}"))
+                                .unwrap_or_default()
+                        )),
+                    )
+                }
                 Ok((ep, creds)) => {
-                    let rt = Zeroizing::new(rt.expose_secret().to_owned());
-                    match crate::flows::service::revoke(&self.auth.http, &ep, &creds, &rt).await {
+                    let t = Zeroizing::new(token.expose_secret().to_owned());
+                    let http = &self.auth.http;
+                    match crate::flows::service::revoke(http, &ep, &creds, &t, hint).await {
                         Ok(()) => (true, None),
                         Err(e) => (false, Some(e.to_string())),
                     }

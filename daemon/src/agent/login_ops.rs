@@ -122,6 +122,25 @@ impl Agent {
             Some(crate::plugins::Flow::Browser) => LoginFlow::Browser,
             _ => LoginFlow::Device,
         });
+        // Some providers take only a few scopes in the device flow (Google): say so before
+        // the person is sent to a page that will refuse.
+        let device_scopes = self
+            .auth
+            .plugin(&record.provider)
+            .map(|m| m.quirks.device_scopes.clone())
+            .unwrap_or_default();
+        if flow == LoginFlow::Device
+            && !device_scopes.is_empty()
+            && let Some(bad) = record.scopes.iter().find(|s| !device_scopes.contains(s))
+        {
+            return Err(AgentError::Invalid(format!(
+                "{} accepts only {} in the device flow, and account {:?} asks for {bad:?}: sign in with `keyfob login {} --browser`, or add the account with --scopes among those",
+                record.provider,
+                device_scopes.join(", "),
+                p.name,
+                p.name
+            )));
+        }
         let (ep, creds) = self.provider_for(&p.name).await?;
         // A random, unguessable id (128 bits).
         let login_id = crate::ids::random_hex(16);
@@ -331,7 +350,14 @@ impl Agent {
                 turn.store(self, &SecretString::from(rt.secret().clone()))
                     .await?
             }
-            // A grant without a refresh token: an older grant's token must not outlive it.
+            // An access token that does not expire, and no refresh token (GitHub OAuth apps):
+            // the token is the grant, kept like a refresh token.
+            None if tr.expires_in().is_none() => {
+                let access = SecretString::from(tr.access_token().secret().clone());
+                turn.store_lasting(self, &access).await?
+            }
+            // A grant that ends with its access token: an older grant's token must not
+            // outlive it.
             None => turn.remove(self).await?,
         }
         let n = name.to_owned();

@@ -12,12 +12,16 @@ use zeroize::Zeroizing;
 /// Vault key prefix of an account's refresh token: only the broker, through this backend,
 /// reads or writes it.
 const REFRESH: &str = "refresh";
+/// Vault key prefix of an account's lasting access token (a provider that issues tokens
+/// without expiry and no refresh token): the grant itself.
+const LASTING: &str = "lasting";
 
 impl From<BrokerError> for AgentError {
     fn from(e: BrokerError) -> Self {
         match e {
             BrokerError::Stopping => AgentError::Stopping(e.to_string()),
             BrokerError::NoRefreshToken { .. } => AgentError::NeedsLogin(e.to_string()),
+            BrokerError::NotNarrowable { .. } => AgentError::Invalid(e.to_string()),
             BrokerError::Unsaved { .. } => AgentError::Storage(e.to_string()),
         }
     }
@@ -163,10 +167,26 @@ impl Backend for Agent {
 
     async fn store(&self, account: &str, refresh_token: &SecretString) -> Result<(), AgentError> {
         let bytes = Zeroizing::new(refresh_token.expose_secret().as_bytes().to_vec());
-        Ok(self.vault.set(&vault_key(REFRESH, account), bytes).await?)
+        self.vault.set(&vault_key(REFRESH, account), bytes).await?;
+        // A grant with a refresh token replaces a lasting one (new first, then the old).
+        self.vault.delete(&vault_key(LASTING, account)).await?;
+        Ok(())
     }
 
     async fn delete(&self, account: &str) -> Result<(), AgentError> {
+        self.vault.delete(&vault_key(REFRESH, account)).await?;
+        self.vault.delete(&vault_key(LASTING, account)).await?;
+        Ok(())
+    }
+
+    async fn load_lasting(&self, account: &str) -> Result<Option<SecretString>, AgentError> {
+        let bytes = self.vault.get(&vault_key(LASTING, account)).await?;
+        Ok(bytes.map(|b| SecretString::from(String::from_utf8_lossy(&b).into_owned())))
+    }
+
+    async fn store_lasting(&self, account: &str, token: &SecretString) -> Result<(), AgentError> {
+        let bytes = Zeroizing::new(token.expose_secret().as_bytes().to_vec());
+        self.vault.set(&vault_key(LASTING, account), bytes).await?;
         self.vault.delete(&vault_key(REFRESH, account)).await?;
         Ok(())
     }

@@ -24,23 +24,22 @@ pub async fn client_credentials(
         .map_err(classify)
 }
 
-/// Revokes a refresh token at the provider (RFC 7009). Sent directly rather than through
-/// oauth2, which refuses plain-http endpoints even on loopback.
+/// Revokes a token at the provider (RFC 7009); `hint` is `refresh_token` or `access_token`.
+/// Sent directly rather than through oauth2, which refuses plain-http endpoints even on
+/// loopback.
 pub async fn revoke(
     http: &reqwest::Client,
     ep: &Endpoints,
     creds: &ClientCreds,
-    refresh_token: &str,
+    token: &str,
+    hint: &str,
 ) -> Result<(), FlowError> {
     use secrecy::ExposeSecret;
     let url = ep
         .revocation
         .clone()
         .ok_or_else(|| FlowError::Config("the provider has no revocation endpoint".into()))?;
-    let mut form = vec![
-        ("token", refresh_token),
-        ("token_type_hint", "refresh_token"),
-    ];
+    let mut form = vec![("token", token), ("token_type_hint", hint)];
     let mut req = http.post(&url).header("Accept", "application/json");
     match &creds.secret {
         Some(secret) => req = req.basic_auth(&creds.id, Some(secret.expose_secret())),

@@ -58,16 +58,23 @@ pub struct Param {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quirks {
-    /// Send `Accept: application/json` to the token endpoint (GitHub answers errors with
-    /// HTTP 200 and a form body otherwise).
-    #[serde(default)]
-    pub accept_json: bool,
     /// Extra parameters for the authorization request (e.g. Google's `access_type`).
     #[serde(default)]
     pub auth_params: BTreeMap<String, String>,
     /// The ID token's `iss` names the user's tenant rather than the configured issuer.
     #[serde(default)]
     pub issuer_varies_by_tenant: bool,
+    /// For a provider with no revocation endpoint: the page where a person revokes the
+    /// app's access, named by `keyfob logout`.
+    #[serde(default)]
+    pub revoke_page: Option<String>,
+    /// The provider needs the client secret even from desktop and device clients (Google):
+    /// `keyfob account add` asks for it, and it is kept in the vault like any secret.
+    #[serde(default)]
+    pub client_secret_required: bool,
+    /// The only scopes the device flow accepts (Google); empty: any.
+    #[serde(default)]
+    pub device_scopes: Vec<String>,
 }
 
 /// How the provider maps onto local tools.

@@ -111,6 +111,14 @@ pub enum BrokerError {
         /// The account.
         account: String,
     },
+    /// The account's grant is one lasting access token, which cannot be narrowed.
+    #[error(
+        "account {account:?} holds one access token that does not expire and no refresh token (its provider issues no other), so it cannot get a token for other scopes or an audience: ask without --scope and --audience"
+    )]
+    NotNarrowable {
+        /// The account.
+        account: String,
+    },
     /// A rotated refresh token is held in memory only.
     #[error(
         "the provider rotated the refresh token of {account:?}, and it could not be stored: {cause}. keyfobd keeps the new token in memory and retries the write on every request; fix the cause, and do not stop keyfobd until `keyfob daemon status` shows no unsaved grant, or `keyfob login {account}` will be needed"
@@ -154,8 +162,23 @@ pub trait Backend: Sync {
         refresh_token: &SecretString,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Deletes the stored refresh token (none stored is not an error).
+    /// Deletes the stored refresh token and lasting access token (none stored is not an
+    /// error).
     fn delete(&self, account: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The stored access token that does not expire, for providers that issue such a token
+    /// and no refresh token (GitHub OAuth apps): the grant itself.
+    fn load_lasting(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Option<SecretString>, Self::Error>> + Send;
+
+    /// Stores a lasting access token as the account's grant (replacing a refresh token).
+    fn store_lasting(
+        &self,
+        account: &str,
+        access_token: &SecretString,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// A rotated refresh token could not be stored and is kept in memory: for the audit log.
     fn unsaved(&self, account: &str, cause: &str);
@@ -218,6 +241,17 @@ impl Turn<'_> {
         refresh_token: &SecretString,
     ) -> Result<(), B::Error> {
         backend.store(&self.account, refresh_token).await
+    }
+
+    /// Stores a new grant that is one access token without expiry and no refresh token (a
+    /// sign-in at GitHub with an OAuth app). Like [`Turn::store`], nothing else changes until
+    /// [`Turn::install`].
+    pub async fn store_lasting<B: Backend>(
+        &mut self,
+        backend: &B,
+        access_token: &SecretString,
+    ) -> Result<(), B::Error> {
+        backend.store_lasting(&self.account, access_token).await
     }
 
     /// Deletes the stored refresh token and forgets the account's tokens (sign-out,
@@ -327,14 +361,10 @@ impl Broker {
                         .map_err(B::Error::from)?;
                     pending
                 }
-                None => {
-                    backend
-                        .load(account)
-                        .await?
-                        .ok_or_else(|| BrokerError::NoRefreshToken {
-                            account: account.to_owned(),
-                        })?
-                }
+                None => match backend.load(account).await? {
+                    Some(rt) => rt,
+                    None => return self.lasting(key, backend).await,
+                },
             }),
         };
         let with = match &presented {
@@ -369,6 +399,31 @@ impl Broker {
             }
             Err(Refusal::Failed(e)) => Err(e),
         }
+    }
+
+    /// No refresh token: the account's grant may be a lasting access token, served as it is
+    /// for the account's own key (it cannot be narrowed). Called with the gate held.
+    async fn lasting<B: Backend>(
+        &self,
+        key: &CacheKey,
+        backend: &B,
+    ) -> Result<CachedToken, B::Error> {
+        let account = key.account.clone();
+        let Some(access) = backend.load_lasting(&account).await? else {
+            return Err(BrokerError::NoRefreshToken { account }.into());
+        };
+        if !key.scopes.is_empty() || key.audience.is_some() {
+            return Err(BrokerError::NotNarrowable { account }.into());
+        }
+        let issued = Issued {
+            access,
+            token_type: "Bearer".into(),
+            expires_in: None,
+            scopes: Vec::new(),
+            id_token: None,
+            refresh_token: None,
+        };
+        Ok(self.cache_issued(key, issued))
     }
 
     /// Stores `token` as the account's refresh token. It is held in the gate first, so if the

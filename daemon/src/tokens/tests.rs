@@ -46,6 +46,7 @@ impl From<BrokerError> for Err {
 /// fail, and a gate that holds provider calls until opened.
 struct Fake {
     stored: Mutex<Option<String>>,
+    lasting: Mutex<Option<String>>,
     used: Mutex<Vec<String>>,
     calls: AtomicUsize,
     life: Duration,
@@ -59,6 +60,7 @@ impl Fake {
     fn new(life_secs: u64) -> Self {
         Self {
             stored: Mutex::new(Some("r0".into())),
+            lasting: Mutex::default(),
             used: Mutex::default(),
             calls: AtomicUsize::new(0),
             life: Duration::from_secs(life_secs),
@@ -119,6 +121,17 @@ impl Backend for Fake {
     }
 
     async fn delete(&self, _: &str) -> Result<(), Err> {
+        *lock(&self.stored) = None;
+        *lock(&self.lasting) = None;
+        Ok(())
+    }
+
+    async fn load_lasting(&self, _: &str) -> Result<Option<SecretString>, Err> {
+        Ok(lock(&self.lasting).clone().map(SecretString::from))
+    }
+
+    async fn store_lasting(&self, _: &str, t: &SecretString) -> Result<(), Err> {
+        *lock(&self.lasting) = Some(t.expose_secret().to_owned());
         *lock(&self.stored) = None;
         Ok(())
     }
@@ -367,4 +380,48 @@ async fn refresh_ahead_replaces_an_in_use_token_near_expiry_once() {
     broker.refresh_ahead(&fake).await;
     assert_eq!(fake.calls(), 2);
     assert_eq!(access(&broker.cached(&key).unwrap()), "a2");
+}
+
+#[tokio::test]
+async fn a_lasting_access_token_is_the_grant_served_without_a_provider_call() {
+    let (_, broker, fake) = setup(3600);
+    {
+        let mut turn = broker.turn("w").await;
+        turn.store_lasting(&fake, &SecretString::from("gho_lasting"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        fake.stored(),
+        None,
+        "the old refresh token outlived the new grant"
+    );
+    // A fresh broker (a restarted daemon) serves the stored token, with no provider call.
+    let broker = Broker::new(Arc::new(SystemClock));
+    let t = broker
+        .token(&CacheKey::account("w"), MIN_TTL, &fake)
+        .await
+        .unwrap();
+    assert_eq!(access(&t), "gho_lasting");
+    assert_eq!(t.expires_at, None);
+    assert_eq!(fake.calls(), 0);
+    // It cannot be narrowed to other scopes.
+    let narrow = CacheKey {
+        account: "w".into(),
+        scopes: vec!["repo".into()],
+        audience: None,
+    };
+    let e = broker.token(&narrow, MIN_TTL, &fake).await.unwrap_err();
+    assert!(
+        matches!(e, Err::Broker(BrokerError::NotNarrowable { .. })),
+        "{e:?}"
+    );
+    // Sign-out removes it.
+    broker.turn("w").await.remove(&fake).await.unwrap();
+    assert!(
+        broker
+            .token(&CacheKey::account("w"), MIN_TTL, &fake)
+            .await
+            .is_err()
+    );
 }
