@@ -677,6 +677,26 @@ pub struct AccountInfo {
     /// When the cached access token expires (Unix seconds), if one is cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_expires_at: Option<u64>,
+    /// What `account.add` found at the provider (only in its result).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<ProviderCheck>,
+}
+
+/// What `account.add` found at the provider before storing the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ProviderCheck {
+    /// The issuer its discovery document names (for OpenID providers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The sign-in flows both the plugin and the provider offer.
+    pub flows: Vec<LoginFlow>,
+    /// Whether the provider can revoke tokens at sign-out.
+    pub revocation: bool,
+    /// Why the provider could not be reached now, when it could not (the account is added;
+    /// the first sign-in checks again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<String>,
 }
 
 method!(

@@ -8,6 +8,7 @@ pub mod approver;
 pub mod idp;
 pub mod scripted;
 pub mod secret_service;
+pub mod shaped;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

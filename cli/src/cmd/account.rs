@@ -129,6 +129,9 @@ pub fn run(ctx: &Ctx, action: AccountCmd) -> CliResult {
                     "added account {} ({}); sign in with `keyfob login {}`",
                     info.name, info.provider, info.name
                 );
+                if let Some(c) = &info.check {
+                    describe_check(c);
+                }
                 Ok(())
             }
         }
@@ -174,4 +177,34 @@ pub fn run(ctx: &Ctx, action: AccountCmd) -> CliResult {
             }
         }
     }
+}
+
+/// What `account add` found at the provider, for people.
+fn describe_check(c: &keyfob_proto::methods::ProviderCheck) {
+    if let Some(why) = &c.unreachable {
+        eprintln!("  the provider could not be reached now ({why}); the first sign-in checks it again");
+        return;
+    }
+    if let Some(issuer) = &c.issuer {
+        eprintln!("  issuer:     {issuer} (discovery answered)");
+    }
+    let flows: Vec<&str> = c
+        .flows
+        .iter()
+        .map(|f| match f {
+            LoginFlow::Device => "device code",
+            LoginFlow::Browser => "browser (--browser)",
+        })
+        .collect();
+    if !flows.is_empty() {
+        eprintln!("  sign-in:    {}", flows.join(", "));
+    }
+    eprintln!(
+        "  sign-out:   {}",
+        if c.revocation {
+            "revokes the grant at the provider"
+        } else {
+            "the provider cannot revoke tokens; `keyfob logout` deletes the local ones"
+        }
+    );
 }

@@ -88,7 +88,61 @@ impl Agent {
             state: r.state,
             detail: r.detail.clone(),
             access_expires_at: expires,
+            check: None,
         }
+    }
+
+    /// Checks the provider before an account is stored: discovery reachable and naming the
+    /// issuer asked for, and which sign-in flows it offers. A provider that answers wrongly
+    /// refuses the account; one that cannot be reached now does not.
+    async fn check_provider(
+        &self,
+        manifest: &crate::plugins::Manifest,
+        params: &std::collections::BTreeMap<String, String>,
+        grant: AccountGrant,
+    ) -> Result<(Option<crate::flows::Endpoints>, ProviderCheck), AgentError> {
+        use crate::flows::FlowError;
+        use crate::plugins::Flow;
+        let ep = match crate::flows::resolve(&self.auth.http, manifest, params).await {
+            Ok(ep) => ep,
+            Err(e @ FlowError::Transient(_)) => {
+                let check = ProviderCheck {
+                    issuer: None,
+                    flows: Vec::new(),
+                    revocation: false,
+                    unreachable: Some(e.to_string()),
+                };
+                return Ok((None, check));
+            }
+            Err(e) => {
+                return Err(AgentError::Invalid(format!(
+                    "the provider does not answer as {} should, so the account was not added: {e}",
+                    manifest.name
+                )));
+            }
+        };
+        let flows: Vec<LoginFlow> = manifest
+            .flows
+            .iter()
+            .filter_map(|f| match f {
+                Flow::Device if ep.device_authorization.is_some() => Some(LoginFlow::Device),
+                Flow::Browser if ep.authorization.is_some() => Some(LoginFlow::Browser),
+                _ => None,
+            })
+            .collect();
+        if grant == AccountGrant::User && flows.is_empty() {
+            return Err(AgentError::Invalid(format!(
+                "the provider offers no sign-in flow {} supports (no device authorization or authorization endpoint): check the issuer, or add the account with --grant client-credentials",
+                manifest.name
+            )));
+        }
+        let check = ProviderCheck {
+            issuer: ep.tenant.as_ref().map(|t| t.template.clone()).or(ep.issuer.clone()),
+            flows,
+            revocation: ep.revocation.is_some(),
+            unreachable: None,
+        };
+        Ok((Some(ep), check))
     }
 
     /// `account.add`.
@@ -138,6 +192,7 @@ impl Agent {
             }
         }
         let issuer = manifest.issuer_for(&params).map_err(AgentError::Invalid)?;
+        let (endpoints, check) = self.check_provider(manifest, &params, p.grant).await?;
         let scopes = if p.scopes.is_empty() {
             manifest.scopes.clone()
         } else {
@@ -186,7 +241,16 @@ impl Agent {
             change: keyfob_proto::events::Change::Added,
             state: Some(record.state),
         });
-        Ok(self.account_info(&p.name, &record))
+        if let Some(ep) = endpoints {
+            self.auth
+                .endpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(p.name.clone(), ep);
+        }
+        let mut info = self.account_info(&p.name, &record);
+        info.check = Some(check);
+        Ok(info)
     }
 
     /// `account.list`.
