@@ -182,7 +182,9 @@ pub fn run(ctx: &Ctx, action: AccountCmd) -> CliResult {
 /// What `account add` found at the provider, for people.
 fn describe_check(c: &keyfob_proto::methods::ProviderCheck) {
     if let Some(why) = &c.unreachable {
-        eprintln!("  the provider could not be reached now ({why}); the first sign-in checks it again");
+        eprintln!(
+            "  the provider could not be reached now ({why}); the first sign-in checks it again"
+        );
         return;
     }
     if let Some(issuer) = &c.issuer {

@@ -137,7 +137,11 @@ impl Agent {
             )));
         }
         let check = ProviderCheck {
-            issuer: ep.tenant.as_ref().map(|t| t.template.clone()).or(ep.issuer.clone()),
+            issuer: ep
+                .tenant
+                .as_ref()
+                .map(|t| t.template.clone())
+                .or(ep.issuer.clone()),
             flows,
             revocation: ep.revocation.is_some(),
             unreachable: None,
