@@ -349,3 +349,112 @@ fn gitlab_refresh_tokens_rotate_and_logout_revokes_the_current_one() {
     let out = env.keyfob(&["token", "lab"]);
     assert!(!out.status.success());
 }
+
+// ---- every provider ----
+
+#[test]
+fn an_expired_device_code_ends_the_sign_in_plainly() {
+    let (env, s) = setup(Shape::Gitlab);
+    s.person(Person::Ignore, 1);
+    assert!(add(&env, &s, "lab", &[], "").status.success());
+    let out = login(&env, "lab", &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+}
+
+#[test]
+fn each_providers_refresh_error_shape_ends_as_needs_sign_in() {
+    for (shape, secret) in [
+        (Shape::Entra, ""),
+        (Shape::Google, "GOCSPX-x\n"),
+        (Shape::Gitlab, ""),
+    ] {
+        let (env, s) = setup(shape);
+        s.access_ttl(2);
+        let extra: &[&str] = if secret.is_empty() {
+            &[]
+        } else {
+            &["--client-secret", "-"]
+        };
+        signed_in(&env, &s, "a", extra, secret);
+        // The person ends the app's access at the provider.
+        s.revoke_grants();
+        env.wait_for_token_expiry("a");
+        let out = env.keyfob(&["token", "a"]);
+        assert!(!out.status.success(), "{shape:?}: served after revocation");
+        assert!(
+            stderr(&out).contains("keyfob login a"),
+            "{shape:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            env.ok(&["account", "show", "a"]).contains("needs sign-in"),
+            "{shape:?}"
+        );
+    }
+}
+
+#[test]
+fn google_browser_sign_in_asks_for_offline_access_and_gets_a_refresh_token() {
+    let (env, s) = setup(Shape::Google);
+    s.access_ttl(2);
+    let out = add(&env, &s, "me", &["--client-secret", "-"], "GOCSPX-x\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Google's default flow is the browser's; its plugin adds access_type=offline and
+    // prompt=consent, without which Google issues no refresh token.
+    let mut child = env
+        .keyfob_cmd(&["login", "me", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let url = first["authorize_url"].as_str().expect("authorize_url");
+    assert!(
+        url.contains("access_type=offline") && url.contains("prompt=consent"),
+        "{url}"
+    );
+    let page = keyfob_e2e::tool("curl", "curl")
+        .args(["-s", "-L", url])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&page.stdout).contains("Signed in"));
+    assert!(child.wait().unwrap().success());
+    env.wait_for_token_expiry("me");
+    assert!(env.keyfob(&["token", "me"]).status.success());
+    assert_eq!(refresh_count(&s), 1);
+}
+
+#[test]
+fn account_add_checks_the_provider_and_says_what_it_found() {
+    let (env, s) = setup(Shape::Gitlab);
+    let out = add(&env, &s, "lab", &[], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("discovery answered"), "{said}");
+    assert!(
+        said.contains("device code") && said.contains("browser"),
+        "{said}"
+    );
+    assert!(said.contains("revokes"), "{said}");
+    // An issuer whose discovery is not there: refused at once, nothing stored.
+    let wrong = format!("{}/not-gitlab", s.base);
+    let out = add(&env, &s, "bad", &["--issuer", &wrong], "");
+    assert!(
+        !out.status.success(),
+        "added a provider that does not answer"
+    );
+    assert!(stderr(&out).contains("not added"), "{}", stderr(&out));
+    assert!(!env.ok(&["account", "list"]).contains("bad"));
+    // A provider that cannot be reached now: added, with a warning.
+    let out = add(&env, &s, "later", &["--issuer", "http://127.0.0.1:9"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not be reached"),
+        "{}",
+        stderr(&out)
+    );
+}
