@@ -1,6 +1,7 @@
 //! The async (tokio) client, for the tray app and tests; same protocol as [`crate::Client`].
 
-use crate::client::{ClientError, hello_params};
+use crate::client::hello_params;
+use crate::client_error::ClientError;
 use crate::codec::ClientCodec;
 use crate::events::Event;
 use crate::methods::{Hello, HelloResult, Method};

@@ -7,7 +7,7 @@
 //! copy behind.
 
 use crate::MAX_LINE_BYTES;
-use crate::client::ClientError;
+use crate::client_error::ClientError;
 use crate::error::RpcError;
 use crate::events::Event;
 use crate::methods::Method;

@@ -6,6 +6,7 @@
 //! and third-party tools link.
 
 pub mod client;
+pub mod client_error;
 pub mod codec;
 pub mod error;
 pub mod events;
