@@ -3,13 +3,39 @@
 //! daemons over one vault would each refresh with their own copy of a refresh token, and a
 //! provider with reuse detection revokes the grant at the second.
 
-use crate::server::listener::ClaimError;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Why the daemon cannot claim its data directory or socket.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// Another keyfobd holds the lock.
+    #[error(
+        "keyfobd is already running (pid {pid}) on {socket}: use it, or stop it with `keyfob daemon stop`"
+    )]
+    AlreadyRunning {
+        /// The running daemon's pid (0 if unreadable).
+        pid: u32,
+        /// Its socket.
+        socket: PathBuf,
+    },
+    /// The directory is unsafe (owned by another user).
+    #[error("{0}")]
+    Unsafe(String),
+    /// An I/O error, with what was being done.
+    #[error("{what}: {source}")]
+    Io {
+        /// What failed.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The lock file's name in the data directory.
 pub const LOCK_FILE: &str = "agent.lock";

@@ -9,32 +9,7 @@ use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Why the daemon cannot claim its socket.
-#[derive(Debug, thiserror::Error)]
-pub enum ClaimError {
-    /// Another keyfobd holds the lock.
-    #[error(
-        "keyfobd is already running (pid {pid}) on {socket}: use it, or stop it with `keyfob daemon stop`"
-    )]
-    AlreadyRunning {
-        /// The running daemon's pid (0 if unreadable).
-        pid: u32,
-        /// Its socket.
-        socket: PathBuf,
-    },
-    /// The directory is unsafe (owned by another user).
-    #[error("{0}")]
-    Unsafe(String),
-    /// An I/O error, with what was being done.
-    #[error("{what}: {source}")]
-    Io {
-        /// What failed.
-        what: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub use crate::instance::ClaimError;
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClaimError {
     let what = what.into();
