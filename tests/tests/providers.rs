@@ -74,6 +74,34 @@ fn signed_in(env: &TestEnv, s: &Shaped, name: &str, extra: &[&str], secret: &str
     tok.trim().to_owned()
 }
 
+/// `keyfob ARGS` (a browser sign-in with `--json`), completed by following the provider's
+/// redirect to Keyfob's loopback callback as a browser would; returns the authorize URL.
+fn browser_login(env: &TestEnv, args: &[&str]) -> String {
+    use std::io::BufRead;
+    let mut child = env
+        .keyfob_cmd(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let url = first["authorize_url"]
+        .as_str()
+        .expect("authorize_url")
+        .to_owned();
+    // The provider redirects at once; curl follows to Keyfob's loopback callback.
+    let page = keyfob_e2e::tool("curl", "curl")
+        .args(["-s", "-L", &url])
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(page.contains("Signed in"), "{page}");
+    assert!(child.wait().unwrap().success());
+    url
+}
+
 fn refresh_count(s: &Shaped) -> usize {
     s.grants().iter().filter(|g| *g == "refresh_token").count()
 }
@@ -241,28 +269,7 @@ fn entra_browser_sign_in_and_refresh_keep_the_tenant_check() {
     let (env, s) = setup(Shape::Entra);
     s.access_ttl(2);
     assert!(add(&env, &s, "work", &[], "").status.success());
-    let mut child = env
-        .keyfob_cmd(&["login", "work", "--browser", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let url = first["authorize_url"].as_str().expect("authorize_url");
-    // The provider redirects at once; curl follows to Keyfob's loopback callback.
-    let page = keyfob_e2e::tool("curl", "curl")
-        .args(["-s", "-L", url])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&page.stdout).contains("Signed in"),
-        "{}",
-        String::from_utf8_lossy(&page.stdout)
-    );
-    assert!(child.wait().unwrap().success());
+    browser_login(&env, &["login", "work", "--browser", "--json"]);
     env.wait_for_token_expiry("work");
     assert!(env.keyfob(&["token", "work"]).status.success());
     assert_eq!(refresh_count(&s), 1);
@@ -402,27 +409,11 @@ fn google_browser_sign_in_asks_for_offline_access_and_gets_a_refresh_token() {
     assert!(out.status.success(), "{}", stderr(&out));
     // Google's default flow is the browser's; its plugin adds access_type=offline and
     // prompt=consent, without which Google issues no refresh token.
-    let mut child = env
-        .keyfob_cmd(&["login", "me", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let url = first["authorize_url"].as_str().expect("authorize_url");
+    let url = browser_login(&env, &["login", "me", "--json"]);
     assert!(
         url.contains("access_type=offline") && url.contains("prompt=consent"),
         "{url}"
     );
-    let page = keyfob_e2e::tool("curl", "curl")
-        .args(["-s", "-L", url])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&page.stdout).contains("Signed in"));
-    assert!(child.wait().unwrap().success());
     env.wait_for_token_expiry("me");
     assert!(env.keyfob(&["token", "me"]).status.success());
     assert_eq!(refresh_count(&s), 1);
