@@ -51,7 +51,17 @@ impl Agent {
             None => {
                 let (op, rule) = (Operation::Admin, Approval::Always);
                 self.access
-                    .ask(self.ledger(), caller, "agent", op, Unlock::NAME, rule, None)
+                    // Its own prompt: never shared with an admin ask about an item named
+                    // "agent", never remembered.
+                    .ask(
+                        self.ledger(),
+                        caller,
+                        "agent",
+                        op,
+                        Unlock::NAME,
+                        rule,
+                        Some("unlock the agent".into()),
+                    )
                     .await?;
                 if needs_passphrase {
                     Some(

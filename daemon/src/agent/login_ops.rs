@@ -336,6 +336,16 @@ impl Agent {
         nonce: Option<&str>,
     ) -> Result<AccountInfo, AgentError> {
         // A sign-in whose ID token fails validation is refused before anything is stored.
+        let lasting = self
+            .account_record(name)
+            .await
+            .ok()
+            .and_then(|r| {
+                self.auth
+                    .plugin(&r.provider)
+                    .map(|m| m.quirks.lasting_tokens)
+            })
+            .unwrap_or(false);
         let claims = match &tr.extra_fields().id_token {
             Some(raw) => Some(self.check_id_token(name, raw, nonce).await?),
             None => None,
@@ -352,7 +362,7 @@ impl Agent {
             }
             // An access token that does not expire, and no refresh token (GitHub OAuth apps):
             // the token is the grant, kept like a refresh token.
-            None if tr.expires_in().is_none() => {
+            None if lasting && tr.expires_in().is_none() => {
                 let access = SecretString::from(tr.access_token().secret().clone());
                 turn.store_lasting(self, &access).await?
             }

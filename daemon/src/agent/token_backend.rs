@@ -168,8 +168,11 @@ impl Backend for Agent {
     async fn store(&self, account: &str, refresh_token: &SecretString) -> Result<(), AgentError> {
         let bytes = Zeroizing::new(refresh_token.expose_secret().as_bytes().to_vec());
         self.vault.set(&vault_key(REFRESH, account), bytes).await?;
-        // A grant with a refresh token replaces a lasting one (new first, then the old).
-        self.vault.delete(&vault_key(LASTING, account)).await?;
+        // A grant with a refresh token replaces a lasting one (new first, then the old). The
+        // new one is stored: failing to delete the old must not report it unsaved.
+        if let Err(e) = self.vault.delete(&vault_key(LASTING, account)).await {
+            tracing::warn!(account, error = %e, "could not delete a replaced lasting token");
+        }
         Ok(())
     }
 
@@ -187,7 +190,9 @@ impl Backend for Agent {
     async fn store_lasting(&self, account: &str, token: &SecretString) -> Result<(), AgentError> {
         let bytes = Zeroizing::new(token.expose_secret().as_bytes().to_vec());
         self.vault.set(&vault_key(LASTING, account), bytes).await?;
-        self.vault.delete(&vault_key(REFRESH, account)).await?;
+        if let Err(e) = self.vault.delete(&vault_key(REFRESH, account)).await {
+            tracing::warn!(account, error = %e, "could not delete a replaced refresh token");
+        }
         Ok(())
     }
 

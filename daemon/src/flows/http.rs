@@ -48,9 +48,18 @@ pub fn normalise(resp: &mut oauth2::HttpResponse) {
             HeaderValue::from_static("application/json"),
         );
     }
-    if resp.status().is_success() && has_error_field(resp.body()) {
+    // A 2xx body that carries tokens is tokens, even beside an `error`: reading it as an
+    // error could resend a refresh token the provider has already rotated.
+    if resp.status().is_success() && has_error_field(resp.body()) && !has_tokens(resp.body()) {
         *resp.status_mut() = StatusCode::BAD_REQUEST;
     }
+}
+
+/// Whether a body is a JSON object carrying an access or refresh token.
+fn has_tokens(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| v.get("access_token").is_some() || v.get("refresh_token").is_some())
 }
 
 /// Whether a body is a JSON object with an `error` code.
@@ -103,6 +112,14 @@ mod tests {
         );
         normalise(&mut r);
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_success_carrying_tokens_stays_a_success_beside_an_error() {
+        let body = r#"{"error":"server_error","access_token":"a","refresh_token":"r2"}"#;
+        let mut r = resp(200, "application/json", body);
+        normalise(&mut r);
+        assert_eq!(r.status(), StatusCode::OK);
     }
 
     #[test]

@@ -15,7 +15,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// One refresh, retried (while `may_retry` says so: not once the daemon is stopping) when the
-/// connection could not be opened, on 5xx answers and 429 (waiting `Retry-After`
+/// connection could not be opened, on HTTP 503 and 429 (waiting `Retry-After`
 /// up to 10 s): the provider did not act on those. A timeout is not retried: the provider may
 /// have acted on it.
 pub async fn refresh(
@@ -114,9 +114,17 @@ pub async fn refresh(
                 }
                 Err(FlowError::RateLimited(wait))
             }
-            (Err(_), Some(Seen { status, .. })) if status >= 500 => Err(FlowError::Transient(
-                format!("the token endpoint answered HTTP {status}"),
+            // 503: the provider says it did not take the request; safe to send again.
+            (Err(_), Some(Seen { status: 503, .. })) => Err(FlowError::Transient(
+                "the token endpoint answered HTTP 503".into(),
             )),
+            // Other 5xx (a gateway timing out, a crash after the work): the provider may have
+            // rotated the token, so it is not sent again now.
+            (Err(_), Some(Seen { status, .. })) if status >= 500 => {
+                Err(FlowError::Provider(format!(
+                    "the token endpoint answered HTTP {status}; the refresh's outcome is unknown, so it is not sent again (the next request tries once more)"
+                )))
+            }
             (other, _) => other,
         };
         match res {

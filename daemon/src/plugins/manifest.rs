@@ -68,6 +68,11 @@ pub struct Quirks {
     /// app's access, named by `keyfob logout`.
     #[serde(default)]
     pub revoke_page: Option<String>,
+    /// The provider issues access tokens that do not expire, without a refresh token (GitHub
+    /// OAuth apps): such a token is kept as the grant. Elsewhere a token without `expires_in`
+    /// and without a refresh token lives in memory only.
+    #[serde(default)]
+    pub lasting_tokens: bool,
     /// The provider needs the client secret even from desktop and device clients (Google):
     /// `keyfob account add` asks for it, and it is kept in the vault like any secret.
     #[serde(default)]

@@ -247,6 +247,11 @@ impl Access {
             ));
         }
         // Prompts are a person's: only the tray or `keyfob approve` answers them, never a key.
+        if matches!(check, Check::Approver) && caller.key.is_some() {
+            return Err(forbidden(
+                "an agent key never answers approval prompts: a person answers them in the tray or in `keyfob approve`, run without KEYFOB_KEY".into(),
+            ));
+        }
         if matches!(check, Check::Approver) && !caller.frontend {
             return Err(forbidden(format!(
                 "only Keyfob's own CLI or tray (installed beside keyfobd) may answer approvals; {} is neither",
