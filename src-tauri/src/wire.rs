@@ -25,6 +25,7 @@ pub fn typescript() -> String {
         AccountState::decl(),
         AccountGrant::decl(),
         AccountInfo::decl(),
+        ProviderCheck::decl(),
         LoginFlow::decl(),
         LoginStarted::decl(),
         Operation::decl(),

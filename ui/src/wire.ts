@@ -251,7 +251,30 @@ detail?: string | null,
 /**
  * When the cached access token expires (Unix seconds), if one is cached.
  */
-access_expires_at?: number | null, };
+access_expires_at?: number | null, 
+/**
+ * What `account.add` found at the provider (only in its result).
+ */
+check?: ProviderCheck | null, };
+
+export type ProviderCheck = { 
+/**
+ * The issuer its discovery document names (for OpenID providers).
+ */
+issuer?: string | null, 
+/**
+ * The sign-in flows both the plugin and the provider offer.
+ */
+flows: Array<LoginFlow>, 
+/**
+ * Whether the provider can revoke tokens at sign-out.
+ */
+revocation: boolean, 
+/**
+ * Why the provider could not be reached now, when it could not (the account is added;
+ * the first sign-in checks again).
+ */
+unreachable?: string | null, };
 
 export type LoginFlow = "device" | "browser";
 
