@@ -48,6 +48,10 @@ pub enum Need<'a> {
         subject: &'a str,
         /// The accounts the new access reaches.
         accounts: &'a [String],
+        /// The operations it allows.
+        ops: &'a [Operation],
+        /// Its lifetime in seconds; none means until revoked.
+        ttl_secs: Option<u64>,
         /// The question, as the person reads it.
         detail: String,
     },

@@ -73,9 +73,9 @@ fn an_admin_key_provisions_keys_unattended() {
             "--account",
             "s1",
             "--ops",
-            "admin",
+            "admin,secret",
         ],
-        "create agent key \"prov\" allowing admin on \"s1\"",
+        "create agent key \"prov\" allowing admin, secret on \"s1\"",
     );
     // No approver is running: the admin key creates a scoped key by itself.
     let out = env
@@ -146,8 +146,10 @@ fn an_admin_key_cannot_provision_or_administer_beyond_its_accounts() {
             "s1",
             "--ops",
             "admin",
+            "--ttl",
+            "1h",
         ],
-        "create agent key \"prov\" allowing admin on \"s1\"",
+        "create agent key \"prov\" allowing admin on \"s1\", valid for 1 h",
     );
     let with_admin = |args: &[&str]| {
         env.keyfob_cmd(args)
@@ -176,6 +178,37 @@ fn an_admin_key_cannot_provision_or_administer_beyond_its_accounts() {
         env.ok(&["secret", "list"]).contains("prod"),
         "prod was removed"
     );
+    // Nor hand out an operation it does not hold, or a key outliving it.
+    let out = with_admin(&[
+        "key",
+        "create",
+        "--name",
+        "y",
+        "--account",
+        "s1",
+        "--ops",
+        "secret",
+        "--ttl",
+        "10m",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let out = with_admin(&[
+        "key",
+        "create",
+        "--name",
+        "z",
+        "--account",
+        "s1",
+        "--ops",
+        "admin",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("outlives"), "{}", stderr(&out));
+    // Nor act on the whole agent (revoking keys), nor answer approval prompts.
+    let out = with_admin(&["key", "revoke", "prov"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let out = with_admin(&["approve"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     // Its own account it administers unattended.
     assert!(with_admin(&["secret", "rm", "s1"]).status.success());
 }

@@ -21,7 +21,7 @@ use crate::state::StateFile;
 use crate::vault::VaultHandle;
 use keyfob_proto::Event;
 use keyfob_proto::RpcError;
-use keyfob_proto::methods::{Need, Operation};
+use keyfob_proto::methods::Need;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -152,11 +152,10 @@ impl Agent {
         enforce::present_key(self.ledger(), presented).await
     }
 
-    /// The accounts whose events a key's connection may hear: `None` (all) for an admin key.
+    /// The accounts whose events a key's connection may hear: its own, admin keys included.
     pub async fn key_event_scope(&self, hash: &str) -> Result<Option<Vec<String>>, RpcError> {
         let key = enforce::key_in_force(self.ledger(), hash).await?;
-        let admin = key.info.ops.contains(&Operation::Admin);
-        Ok((!admin).then(|| key.info.accounts.clone()))
+        Ok(Some(key.info.accounts.clone()))
     }
 
     /// Subscribes to events.

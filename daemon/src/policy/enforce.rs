@@ -56,8 +56,19 @@ enum Check<'a> {
         name: Option<&'a str>,
         while_locked: bool,
     },
+    /// Creating access (a new agent key): an admin operation; an admin key provisions only
+    /// within what it holds itself (checked with the new key's scope).
+    Provision,
     Approver,
     Unlock,
+}
+
+/// The scope of access being created.
+#[derive(Debug, Clone, Copy)]
+struct Provisioned<'a> {
+    accounts: &'a [String],
+    ops: &'a [Operation],
+    ttl_secs: Option<u64>,
 }
 
 /// Policy, prompts in flight, and the lock.
@@ -174,14 +185,17 @@ impl Access {
             Need::Widen {
                 subject: _,
                 accounts,
+                ops,
+                ttl_secs,
                 detail,
             } => {
-                let admin = Check::Admin {
-                    name: None,
-                    while_locked: false,
+                self.check(l, caller, method, Check::Provision).await?;
+                let asked = Provisioned {
+                    accounts,
+                    ops,
+                    ttl_secs,
                 };
-                self.check(l, caller, method, admin).await?;
-                self.widening(l, caller, method, accounts, detail).await
+                self.widening(l, caller, method, asked, detail).await
             }
         }
     }
@@ -224,6 +238,17 @@ impl Access {
                         scope()
                     )));
                 }
+                // A change to the whole agent (importing entries, revoking others' keys or
+                // remembered decisions) is not any one account's: a person does it.
+                Check::Admin {
+                    name: None,
+                    while_locked: false,
+                } => {
+                    return Err(forbidden(format!(
+                        "{}: {method} concerns the whole agent, not the key's accounts (run it without KEYFOB_KEY)",
+                        scope()
+                    )));
+                }
                 _ if admin_key => {}
                 _ => {
                     return Err(forbidden(format!(
@@ -236,6 +261,7 @@ impl Access {
         let gated = match check {
             Check::Use(..) => Some(true),
             Check::Admin { while_locked, .. } => (!while_locked).then_some(false),
+            Check::Provision => Some(false),
             _ => None,
         };
         if let Some(use_) = gated
@@ -264,6 +290,7 @@ impl Access {
         let (op, account) = match check {
             Check::Use(op, account) => (op, account),
             Check::Admin { name, .. } => (Operation::Admin, name.unwrap_or("*")),
+            Check::Provision => (Operation::Admin, "*"),
             Check::Open | Check::Read | Check::Approver | Check::Unlock => return Ok(()),
         };
         let rule = self.config.policy.rule(account, op);
@@ -294,19 +321,41 @@ impl Access {
         l: Ledger<'_>,
         caller: &Caller,
         method: &str,
-        accounts: &[String],
+        asked: Provisioned<'_>,
         detail: String,
     ) -> Result<(), RpcError> {
         // A non-admin key was refused before this point; an admin key provisions unattended,
-        // but hands out no account it does not hold.
+        // but hands out nothing it does not hold: no other account, no other operation, no
+        // longer life.
         if let Some(hash) = &caller.key {
             let key = key_in_force(l, hash).await?;
-            if let Some(beyond) = accounts.iter().find(|a| !key.info.accounts.contains(a)) {
-                return Err(forbidden(format!(
-                    "the agent key {:?} administers only {}: it cannot provision access to {beyond:?} (a person creates that key)",
-                    key.info.name,
-                    list(&key.info.accounts)
-                )));
+            let name = &key.info.name;
+            let beyond = |what: String| {
+                Err(forbidden(format!(
+                    "the agent key {name:?} holds {} on {}{}: it cannot provision {what} (a person creates that key)",
+                    list(&key.info.ops),
+                    list(&key.info.accounts),
+                    key.info
+                        .expires
+                        .map(|e| format!(" until {e}"))
+                        .unwrap_or_default()
+                )))
+            };
+            if let Some(a) = asked
+                .accounts
+                .iter()
+                .find(|a| !key.info.accounts.contains(a))
+            {
+                return beyond(format!("access to {a:?}"));
+            }
+            if let Some(op) = asked.ops.iter().find(|o| !key.info.ops.contains(o)) {
+                return beyond(format!("{op}"));
+            }
+            if let Some(until) = key.info.expires {
+                let ends = asked.ttl_secs.map(|t| now_secs().saturating_add(t));
+                if ends.is_none_or(|e| e > until) {
+                    return beyond("a key that outlives it (give --ttl)".into());
+                }
             }
             return Ok(());
         }

@@ -296,6 +296,8 @@ method!(
     need = |p| Need::Widen {
         subject: &p.name,
         accounts: &p.accounts,
+        ops: &p.ops,
+        ttl_secs: p.ttl_secs,
         detail: p.describe(),
     }
 );
