@@ -148,3 +148,67 @@ fn an_approver_left_in_the_requesters_terminal_session_does_not_count() {
     assert!(status.success());
     assert_refused(env.root(), "terminal session");
 }
+
+#[test]
+fn a_program_imitating_an_approved_script_gets_no_remembered_approval() {
+    let env = env_with_secret();
+    let keyfob = keyfob_e2e::bin("keyfob").display().to_string();
+    // The script a person approves "always".
+    let home = env.root().join("project");
+    std::fs::create_dir(&home).unwrap();
+    let ok = home.join("ok.py");
+    std::fs::write(
+        &ok,
+        format!(
+            "import subprocess\nsubprocess.run([{keyfob:?}, 'secret', 'get', 's1'], check=True)\n"
+        ),
+    )
+    .unwrap();
+    let mut ap = keyfob_e2e::approver::Approver::start(&env);
+    let mut run_ok = keyfob_e2e::tool("python3", "python3");
+    run_ok.arg("ok.py").current_dir(&home);
+    for (k, v) in &env.env {
+        run_ok.env(k, v);
+    }
+    let child = run_ok
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let req = ap.next_request();
+    assert!(req.contains("ok.py"), "{req}");
+    ap.answer("a");
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert!(
+        ap.line_containing("#").contains("not remembered"),
+        "{}",
+        ap.text()
+    );
+    drop(ap);
+    // Another program, also started as `python3 ok.py`, moves into the project directory
+    // before it asks: by its command line and working directory it looks like the approved
+    // script. No approver runs now: nothing remembered may let it through.
+    let evil_dir = env.root().join("elsewhere");
+    std::fs::create_dir(&evil_dir).unwrap();
+    std::fs::write(
+        evil_dir.join("ok.py"),
+        format!(
+            "import os, subprocess\nos.chdir({:?})\nr = subprocess.run([{keyfob:?}, 'secret', 'get', 's1'], capture_output=True, text=True)\nprint(r.stdout, end='')\n",
+            home.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut evil = keyfob_e2e::tool("python3", "python3");
+    evil.arg("ok.py").current_dir(&evil_dir);
+    for (k, v) in &env.env {
+        evil.env(k, v);
+    }
+    let out = evil.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("own-prompt-secret"),
+        "the imitation got the secret"
+    );
+    let list = env.ok(&["approvals", "list"]);
+    assert!(!list.contains("ok.py"), "{list}");
+}

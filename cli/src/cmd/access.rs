@@ -371,10 +371,21 @@ pub fn approve(ctx: &Ctx) -> CliResult {
             println!("skipped #{}", req.id);
             continue;
         };
+        // A script or inline code is known by its own command line, which another program can
+        // imitate: the daemon does not remember decisions about it. Say so.
+        let remembered = matches!(
+            req.client.identified_by.as_str(),
+            "executable" | "terminal session"
+        );
+        let lasting = matches!(decision, Decision::AllowAlways | Decision::AllowFor { .. });
         match ctx.call::<ApprovalDecide>(&DecideParams {
             id: req.id,
             decision,
         }) {
+            Ok(_) if lasting && !remembered => println!(
+                "#{}: allowed this time only: {} is identified by its {}, which another program can imitate, so the answer is not remembered; for a script that runs unattended, create an agent key (`keyfob key create`)",
+                req.id, req.client.label, req.client.identified_by
+            ),
             Ok(_) => println!("#{}: {}", req.id, summary(decision)),
             Err(e) if e.exit_code() == code::NOT_FOUND => {
                 println!(

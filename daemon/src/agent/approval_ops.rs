@@ -34,10 +34,13 @@ impl Agent {
             _ => None,
         };
         // Remember first, so a request that arrives while the others wake finds the decision.
-        // An unlock or a widening ask (a new key) is decided each time, never remembered.
+        // An unlock or a widening ask (a new key) is decided each time, never remembered; so
+        // is a client known only by what its own command line says (a script, inline code),
+        // which another program of the user can imitate.
         if let Some(expires) = expires
             && request.method != Unlock::NAME
             && request.detail.is_none()
+            && remembers(&request.client)
         {
             let rec = crate::state::ApprovalRecord {
                 id: crate::ids::random_hex(4),
@@ -97,6 +100,15 @@ impl Agent {
             .map_err(AgentError::State)?;
         Ok(Empty {})
     }
+}
+
+/// Whether a decision about `client` may be remembered: only for identities a program cannot
+/// claim by itself (an executable, read from the kernel; a terminal session).
+pub fn remembers(client: &ClientInfo) -> bool {
+    matches!(
+        client.identified_by.as_str(),
+        "executable" | "terminal session"
+    )
 }
 
 /// A `keyfob approve` counts as a person only when it reads a terminal and stands apart from

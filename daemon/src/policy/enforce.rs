@@ -386,8 +386,18 @@ impl Access {
         let asked = detail
             .clone()
             .unwrap_or_else(|| format!("{op} on {account:?}"));
+        // A client known only by its own command line shares no prompt with others that
+        // look alike: each process waits on its own.
+        let client = if matches!(
+            caller.info.identified_by.as_str(),
+            "executable" | "terminal session"
+        ) {
+            caller.stable_id.clone()
+        } else {
+            format!("{}#pid-{}", caller.stable_id, caller.info.pid)
+        };
         let subject = Subject {
-            client: caller.stable_id.clone(),
+            client,
             account: account.to_owned(),
             operation: op,
             detail,

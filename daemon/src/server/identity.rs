@@ -64,7 +64,7 @@ pub struct ClientIdentity {
     /// Code-loading variables set in its environment (see [`CODE_ENV`]), by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub injected: Vec<String>,
-    /// A stable identity: the identifying file's path, inode and modification time.
+    /// A stable identity: the identifying file's path, device, inode and change time.
     pub stable_id: String,
 }
 
@@ -79,6 +79,13 @@ fn stat_of(pid: i32) -> Option<(i32, i32)> {
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     Some((f.get(1)?.parse().ok()?, f.get(3)?.parse().ok()?))
+}
+
+/// When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat).
+fn start_time_of(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn cmdline_of(pid: i32) -> Vec<String> {
@@ -396,7 +403,13 @@ pub fn identify(pid: i32) -> ClientIdentity {
     }
     id.stable_id = match (&id.script, id.terminal_session, &id.exe) {
         (Some(s), _, _) => stable_id(s),
-        (None, Some(sid), Some(e)) => format!("{}#terminal-session-{sid}", e.display()),
+        // The session leader's start time makes the id one session's: a later session that
+        // gets the same number is another.
+        (None, Some(sid), Some(e)) => format!(
+            "{}#terminal-session-{sid}@{}",
+            e.display(),
+            start_time_of(sid).unwrap_or(0)
+        ),
         (None, None, Some(e)) if id.inline => format!("{}#inline-code", e.display()),
         (None, _, Some(e)) => stable_id(e),
         _ => format!("pid-{pid}"),
