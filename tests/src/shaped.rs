@@ -87,6 +87,9 @@ pub enum Person {
 /// The tenant id Entra ID tokens carry unless [`Shaped::entra_tenant`] says otherwise.
 pub const ENTRA_TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
+/// The tenant of personal Microsoft accounts.
+pub const CONSUMERS_TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
 /// The `kid` of the key that signs every ID token (published in the shape's JWKS).
 pub const KID: &str = "shaped-es256";
 
@@ -770,10 +773,13 @@ impl Server {
         let mut d = match self.shape {
             Shape::Entra => {
                 let t = tenant.unwrap_or("common");
-                let issuer = if matches!(t, "organizations" | "common" | "consumers") {
-                    format!("{b}/{{tenantid}}/v2.0")
-                } else {
-                    format!("{b}/{t}/v2.0")
+                // Multi-tenant aliases publish the template; `consumers` and a tenant named by
+                // its domain publish that tenant's id, as the real one does.
+                let issuer = match t {
+                    "organizations" | "common" => format!("{b}/{{tenantid}}/v2.0"),
+                    "consumers" => format!("{b}/{CONSUMERS_TID}/v2.0"),
+                    t if t.contains('.') => format!("{b}/{ENTRA_TID}/v2.0"),
+                    t => format!("{b}/{t}/v2.0"),
                 };
                 // Real Entra publishes RS256 only; ring cannot generate RSA keys, so this
                 // fake signs ES256 and says so.

@@ -5,7 +5,7 @@
 //! the bundled plugin.toml with only the provider's origin pointed at the fake.
 
 use keyfob_e2e::TestEnv;
-use keyfob_e2e::shaped::{ENTRA_TID, Person, Shape, Shaped};
+use keyfob_e2e::shaped::{CONSUMERS_TID, ENTRA_TID, Person, Shape, Shaped};
 use std::process::{Output, Stdio};
 
 fn stderr(o: &Output) -> String {
@@ -252,6 +252,26 @@ fn entra_id_token_naming_another_tenant_than_its_own_is_refused() {
         stderr(&out)
     );
     assert!(env.ok(&["account", "show", "work"]).contains("signed out"));
+}
+
+#[test]
+fn entra_tenants_named_by_domain_or_consumers_sign_in_against_their_tenant_id_issuer() {
+    // A tenant named by its domain: discovery names its tenant id; tokens must name that.
+    let (env, s) = setup(Shape::Entra);
+    let out = add(&env, &s, "corp", &["--param", "tenant=contoso.example"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(ENTRA_TID), "{}", stderr(&out));
+    assert!(login(&env, "corp", &[]).status.success());
+    // Personal accounts only.
+    s.entra_tenant(CONSUMERS_TID, None);
+    let out = add(&env, &s, "home", &["--param", "tenant=consumers"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = login(&env, "home", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A work account's token at the consumers issuer is another tenant's: refused.
+    s.entra_tenant(ENTRA_TID, None);
+    let out = login(&env, "home", &[]);
+    assert!(!out.status.success(), "another tenant's token was accepted");
 }
 
 #[test]

@@ -16,6 +16,16 @@ struct Metadata {
     id_token_signing_alg_values_supported: Vec<String>,
 }
 
+/// Whether `stated` is `asked` with one path segment (the tenant) replaced by a tenant id.
+fn names_the_tenant_by_id(asked: &str, stated: &str) -> bool {
+    let (a, s): (Vec<&str>, Vec<&str>) = (asked.split('/').collect(), stated.split('/').collect());
+    if a.len() != s.len() {
+        return false;
+    }
+    let differing: Vec<usize> = (0..a.len()).filter(|&i| a[i] != s[i]).collect();
+    matches!(differing.as_slice(), [i] if super::id_token::is_tenant_id(s[*i]))
+}
+
 /// Entra ID's multi-tenant aliases: their discovery names the issuer as a template,
 /// `https://login.microsoftonline.com/{tenantid}/v2.0`.
 pub const TENANT_ALIASES: [&str; 3] = ["organizations", "common", "consumers"];
@@ -76,7 +86,10 @@ pub async fn discover(
             template: stated.to_owned(),
             alias: (*alias).to_owned(),
         });
-    if stated != asked && tenant.is_none() {
+    // `consumers`, or a tenant named by its domain, publishes that tenant's id in place of the
+    // name asked for: the one issuer its ID tokens must then name exactly.
+    let by_id = per_tenant && tenant.is_none() && names_the_tenant_by_id(asked, stated);
+    if stated != asked && tenant.is_none() && !by_id {
         return Err(FlowError::Config(format!(
             "discovery at {url} names issuer {:?}, not {issuer:?}: refusing a mismatched provider",
             m.issuer

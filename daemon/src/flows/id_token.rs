@@ -83,21 +83,25 @@ pub fn allowed_algs(advertised: &[String]) -> Vec<CoreJwsSigningAlgorithm> {
 /// The tenant id of personal Microsoft accounts.
 pub const CONSUMERS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
+/// Whether `s` has the shape of a tenant id (a GUID).
+pub fn is_tenant_id(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
 /// The issuer a token of tenant `tid` must name, when the alias takes that tenant.
 fn tenant_issuer(
     t: &super::discovery::TenantIssuer,
     tid: Option<&str>,
 ) -> Result<String, IdTokenError> {
     let tid = tid.ok_or_else(|| IdTokenError::WrongTenant("it names no tenant (tid)".into()))?;
-    let guid = tid.len() == 36
-        && tid.char_indices().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    if !guid {
+    if !is_tenant_id(tid) {
         return Err(IdTokenError::WrongTenant(format!(
             "{tid:?} is not a tenant id"
         )));
