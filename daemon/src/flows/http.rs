@@ -3,7 +3,10 @@
 //! - an error body is an error whatever the status (GitHub answers `authorization_pending`,
 //!   `slow_down` and `bad_refresh_token` with HTTP 200);
 //! - a form-encoded body (GitHub's answer to a client that did not ask for JSON; Keyfob always
-//!   asks) is read as the JSON object it stands for.
+//!   asks) is read as the JSON object it stands for;
+//! - anything the request carried that is secret (the client secret, a refresh token, a
+//!   code or its verifier) is cut out of the answer, so a provider that echoes it in an
+//!   error description cannot put it into a message, a log line or the audit log.
 
 use oauth2::http::{HeaderValue, StatusCode, header};
 
@@ -12,9 +15,70 @@ pub async fn send(
     http: reqwest::Client,
     req: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, oauth2::HttpClientError<reqwest::Error>> {
+    let secrets = secrets_of(&req);
     let mut resp = oauth2::AsyncHttpClient::call(&http, req).await?;
     normalise(&mut resp);
+    redact(&mut resp, &secrets);
     Ok(resp)
+}
+
+/// Form fields of token requests whose values are secret.
+const SECRET_FIELDS: [&str; 7] = [
+    "client_secret",
+    "refresh_token",
+    "code",
+    "code_verifier",
+    "device_code",
+    "assertion",
+    "password",
+];
+
+/// The secret values `req` carries: secret form fields, and HTTP Basic credentials.
+fn secrets_of(req: &oauth2::HttpRequest) -> Vec<zeroize::Zeroizing<String>> {
+    let mut out: Vec<zeroize::Zeroizing<String>> = url::form_urlencoded::parse(req.body())
+        .filter(|(k, _)| SECRET_FIELDS.contains(&k.as_ref()))
+        .map(|(_, v)| zeroize::Zeroizing::new(v.into_owned()))
+        .collect();
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| data_encoding::BASE64.decode(b.trim().as_bytes()).ok())
+        .map(zeroize::Zeroizing::new);
+    if let Some(pair) = basic
+        && let Ok(pair) = std::str::from_utf8(&pair)
+        && let Some((_, secret)) = pair.split_once(':')
+    {
+        // oauth2 form-encodes Basic credentials (RFC 6749 2.3.1).
+        for s in [secret.to_owned()].into_iter().chain(
+            url::form_urlencoded::parse(format!("s={secret}").as_bytes())
+                .map(|(_, v)| v.into_owned()),
+        ) {
+            out.push(zeroize::Zeroizing::new(s));
+        }
+    }
+    out.retain(|s| s.len() >= 4);
+    out
+}
+
+/// Cuts every one of `secrets` out of an error answer's body. A success is left whole: a
+/// provider may send the same refresh token back, and that is the token to keep.
+fn redact(resp: &mut oauth2::HttpResponse, secrets: &[zeroize::Zeroizing<String>]) {
+    if resp.status().is_success() {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(resp.body()) else {
+        return;
+    };
+    if !secrets.iter().any(|s| text.contains(s.as_str())) {
+        return;
+    }
+    let mut clean = text.to_owned();
+    for s in secrets {
+        clean = clean.replace(s.as_str(), "[redacted]");
+    }
+    *resp.body_mut() = clean.into_bytes();
 }
 
 /// Numeric fields of token and device responses, which a form body carries as text.
@@ -120,6 +184,39 @@ mod tests {
         let mut r = resp(200, "application/json", body);
         normalise(&mut r);
         assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn secrets_the_request_carried_are_cut_out_of_the_answer() {
+        let mut req = oauth2::HttpRequest::new(
+            b"grant_type=refresh_token&refresh_token=rt-secret-1&client_id=cli".to_vec(),
+        );
+        req.headers_mut().insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!(
+                "Basic {}",
+                data_encoding::BASE64.encode(b"cli:cs-secret-2")
+            ))
+            .unwrap(),
+        );
+        let secrets = secrets_of(&req);
+        let mut r = resp(
+            400,
+            "application/json",
+            r#"{"error":"invalid_grant","error_description":"rt-secret-1 with cs-secret-2 for cli"}"#,
+        );
+        redact(&mut r, &secrets);
+        let text = String::from_utf8(r.body().clone()).unwrap();
+        assert!(
+            !text.contains("rt-secret-1") && !text.contains("cs-secret-2"),
+            "{text}"
+        );
+        assert!(text.contains("for cli"), "{text}");
+        // A success keeps what it carries: the same refresh token sent back is the one to keep.
+        let body = r#"{"access_token":"a","refresh_token":"rt-secret-1"}"#;
+        let mut r = resp(200, "application/json", body);
+        redact(&mut r, &secrets);
+        assert_eq!(r.body(), body.as_bytes());
     }
 
     #[test]

@@ -84,11 +84,17 @@ pub fn classify<E: std::error::Error, T: ErrorResponse + 'static>(
                 .and_then(|c| c.as_str())
                 .unwrap_or("unknown")
                 .to_owned();
+            // A description is the provider's free text: bounded, so a hostile provider
+            // cannot fill messages and logs.
             let desc = v
                 .get("error_description")
                 .and_then(|c| c.as_str())
-                .map(|d| format!(": {d}"))
+                .map(|d| {
+                    let d: String = d.chars().take(300).collect();
+                    format!(": {d}")
+                })
                 .unwrap_or_default();
+            let code: String = code.chars().take(80).collect();
             match code.as_str() {
                 // GitHub's name for a dead refresh token.
                 "invalid_grant" | "bad_refresh_token" => {
