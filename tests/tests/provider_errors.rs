@@ -116,3 +116,29 @@ fn a_broken_user_plugin_is_skipped_with_its_key_named() {
         "{logs}"
     );
 }
+
+#[test]
+fn a_gateway_error_or_a_huge_answer_is_reported_and_the_refresh_token_not_sent_again() {
+    let s = Scripted::start();
+    let env = env_with(&s);
+    // A 502 may follow a refresh the provider completed: no retry now.
+    s.script.lock().unwrap().push_back(answer(502, &[]));
+    let out = env.keyfob(&["token", "s"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not sent again"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.refreshes.lock().unwrap().len(), 1);
+    // A hostile provider answering with 2 MiB: not read, not retried, the daemon unharmed.
+    let huge = format!(r#"{{"access_token":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    s.script.lock().unwrap().push_back((200, Vec::new(), huge));
+    let out = env.keyfob(&["token", "s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("larger than"), "{err}");
+    assert_eq!(s.refreshes.lock().unwrap().len(), 2);
+    // The grant still works.
+    assert!(env.keyfob(&["token", "s"]).status.success());
+}

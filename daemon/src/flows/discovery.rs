@@ -68,8 +68,7 @@ pub async fn discover(
             "discovery at {url} answered HTTP {status}: check the issuer URL"
         )));
     }
-    let m: Metadata = resp
-        .json()
+    let m: Metadata = super::http::json_bounded(resp)
         .await
         .map_err(|e| FlowError::Config(format!("discovery at {url} is not valid metadata: {e}")))?;
     let asked = issuer.trim_end_matches('/');

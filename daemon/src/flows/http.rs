@@ -16,10 +16,59 @@ pub async fn send(
     req: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, oauth2::HttpClientError<reqwest::Error>> {
     let secrets = secrets_of(&req);
-    let mut resp = oauth2::AsyncHttpClient::call(&http, req).await?;
+    let mut resp = call_bounded(&http, req).await?;
     normalise(&mut resp);
     redact(&mut resp, &secrets);
     Ok(resp)
+}
+
+/// The largest answer read from a provider's token or device endpoint: a token response is a
+/// few kilobytes, and a hostile provider must not fill the daemon's memory.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// oauth2's reqwest client, with the answer's body bounded by [`MAX_BODY`].
+async fn call_bounded(
+    http: &reqwest::Client,
+    req: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, oauth2::HttpClientError<reqwest::Error>> {
+    let mut response = http
+        .execute(req.try_into().map_err(Box::new)?)
+        .await
+        .map_err(Box::new)?;
+    let mut builder = oauth2::http::Response::builder()
+        .status(response.status())
+        .version(response.version());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(oauth2::HttpClientError::Other(format!(
+                "the provider's answer is larger than {} KiB; it was not read",
+                MAX_BODY / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    builder.body(body).map_err(oauth2::HttpClientError::Http)
+}
+
+/// The body of a metadata answer (discovery, JWKS), bounded by [`MAX_BODY`] and read as JSON.
+pub async fn json_bounded<T: serde::de::DeserializeOwned>(
+    mut resp: reqwest::Response,
+) -> Result<T, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(format!(
+                "the answer is larger than {} KiB; it was not read",
+                MAX_BODY / 1024
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
 }
 
 /// Form fields of token requests whose values are secret.

@@ -275,7 +275,7 @@ pub async fn fetch_jwks(http: &reqwest::Client, uri: &str) -> Result<CoreJsonWeb
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }
-    resp.json().await.map_err(|e| e.to_string())
+    super::http::json_bounded(resp).await
 }
 
 #[cfg(test)]

@@ -77,6 +77,10 @@ pub async fn refresh(
                     );
                 }
             }
+            // An answer too large to read: whatever it said, the provider may have acted.
+            if let oauth2::RequestTokenError::Request(oauth2::HttpClientError::Other(m)) = &e {
+                return FlowError::Provider(format!("{m}; the refresh's outcome is unknown, so it is not sent again"));
+            }
             if let oauth2::RequestTokenError::Parse(..) = &e
                 && seen
                     .lock()
