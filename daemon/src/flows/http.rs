@@ -168,19 +168,32 @@ pub fn normalise(resp: &mut oauth2::HttpResponse) {
     }
 }
 
+/// What normalising needs to know of a body, read without copying any token out of it.
+#[derive(serde::Deserialize)]
+struct Probe {
+    #[serde(default)]
+    access_token: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    refresh_token: Option<serde::de::IgnoredAny>,
+}
+
+fn probe(body: &[u8]) -> Option<Probe> {
+    serde_json::from_slice(body).ok()
+}
+
 /// Whether a body is a JSON object carrying an access or refresh token.
 fn has_tokens(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .is_some_and(|v| v.get("access_token").is_some() || v.get("refresh_token").is_some())
+    probe(body).is_some_and(|p| p.access_token.is_some() || p.refresh_token.is_some())
 }
 
 /// Whether a body is a JSON object with an `error` code.
 fn has_error_field(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").map(serde_json::Value::is_string))
-        .unwrap_or(false)
+    #[derive(serde::Deserialize)]
+    struct Code<'a> {
+        #[serde(borrow)]
+        error: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Code>(body).is_ok_and(|c| c.error.is_some())
 }
 
 #[cfg(test)]
