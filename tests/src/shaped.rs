@@ -491,9 +491,13 @@ impl Request {
     }
 
     /// The client's id and whether it sent a secret (form or HTTP Basic, RFC 6749 §2.3.1).
-    fn client(&self, form: &HashMap<String, String>) -> (Option<String>, bool) {
+    fn client(&self, form: &HashMap<String, String>, shape: Shape) -> (Option<String>, bool) {
         let mut id = form.get("client_id").filter(|s| !s.is_empty()).cloned();
         let mut secret = form.get("client_secret").is_some_and(|s| !s.is_empty());
+        // GitHub's token endpoint reads client credentials from the form only.
+        if shape.is_github() {
+            return (id, secret);
+        }
         if let Some(b) = self.header("authorization").and_then(|a| {
             a.strip_prefix("Basic ")
                 .or_else(|| a.strip_prefix("basic "))
@@ -1096,7 +1100,7 @@ impl Server {
 
     fn device(&self, req: &Request) -> Response {
         let form = req.form();
-        let (client_id, secret) = req.client(&form);
+        let (client_id, secret) = req.client(&form, self.shape);
         let scope = form.get("scope").cloned().unwrap_or_default();
         let enc = if !self.shape.is_github() || req.wants_json() {
             Enc::Json
@@ -1191,7 +1195,7 @@ impl Server {
 
     fn token(&self, req: &Request) -> Response {
         let form = req.form();
-        let (client_id, secret) = req.client(&form);
+        let (client_id, secret) = req.client(&form, self.shape);
         let enc = if !self.shape.is_github() || req.wants_json() {
             Enc::Json
         } else {

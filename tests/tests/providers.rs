@@ -193,6 +193,19 @@ fn github_app_refresh_tokens_rotate_and_bad_refresh_token_needs_sign_in() {
 }
 
 #[test]
+fn github_app_client_secret_goes_in_the_form_where_github_reads_it() {
+    let (env, s) = setup(Shape::GithubApp);
+    s.access_ttl(2);
+    signed_in(&env, &s, "gh", &["--client-secret", "-"], "gh-app-secret\n");
+    env.wait_for_token_expiry("gh");
+    assert!(env.keyfob(&["token", "gh"]).status.success());
+    // GitHub reads client credentials from the form only: every token request carried it.
+    let seen = s.client_secrets_seen();
+    assert!(!seen.is_empty() && seen.iter().all(|s| *s), "{seen:?}");
+    env.assert_logs_free_of(&["gh-app-secret"]);
+}
+
+#[test]
 fn github_logout_says_the_provider_cannot_revoke_and_names_where_to() {
     let (env, s) = setup(Shape::GithubOauthApp);
     let tok = signed_in(&env, &s, "gh", &[], "");

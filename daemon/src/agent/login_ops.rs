@@ -64,9 +64,14 @@ impl Agent {
         } else {
             None
         };
+        let secret_in_body = self
+            .auth
+            .plugin(&record.provider)
+            .is_some_and(|m| m.quirks.client_secret_in_body);
         let creds = ClientCreds {
             id: record.client_id.clone(),
             secret,
+            secret_in_body,
         };
         let cached = self
             .auth

@@ -42,6 +42,10 @@ pub async fn revoke(
     let mut form = vec![("token", token), ("token_type_hint", hint)];
     let mut req = http.post(&url).header("Accept", "application/json");
     match &creds.secret {
+        Some(secret) if creds.secret_in_body => {
+            form.push(("client_id", creds.id.as_str()));
+            form.push(("client_secret", secret.expose_secret()));
+        }
         Some(secret) => req = req.basic_auth(&creds.id, Some(secret.expose_secret())),
         None => form.push(("client_id", creds.id.as_str())),
     }

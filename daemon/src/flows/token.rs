@@ -47,6 +47,9 @@ pub struct ClientCreds {
     pub id: String,
     /// The client secret, for confidential clients.
     pub secret: Option<SecretString>,
+    /// Send the client id and secret as form fields rather than HTTP Basic (GitHub does not
+    /// read Basic credentials at its token endpoint).
+    pub secret_in_body: bool,
 }
 
 impl std::fmt::Debug for ClientCreds {
@@ -67,6 +70,9 @@ pub fn client(
     let mut c = oauth2::Client::new(ClientId::new(creds.id.clone())).set_token_uri(token);
     if let Some(s) = &creds.secret {
         c = c.set_client_secret(ClientSecret::new(s.expose_secret().to_owned()));
+    }
+    if creds.secret_in_body {
+        c = c.set_auth_type(oauth2::AuthType::RequestBody);
     }
     Ok(c)
 }

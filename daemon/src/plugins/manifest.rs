@@ -73,6 +73,9 @@ pub struct Quirks {
     /// and without a refresh token lives in memory only.
     #[serde(default)]
     pub lasting_tokens: bool,
+    /// Client credentials go in the form body, not HTTP Basic (GitHub).
+    #[serde(default)]
+    pub client_secret_in_body: bool,
     /// The provider needs the client secret even from desktop and device clients (Google):
     /// `keyfob account add` asks for it, and it is kept in the vault like any secret.
     #[serde(default)]
