@@ -31,7 +31,7 @@ after(async () => {
 
 const REQUEST = {
   id: 7,
-  client: { pid: 4242, exe: "/usr/bin/python3", script: "/home/me/deploy.py", identified_by: "script", label: "/usr/bin/python3 /home/me/deploy.py" },
+  client: { pid: 4242, exe: "/usr/bin/terraform", identified_by: "executable", label: "/usr/bin/terraform" },
   account: "work",
   operation: "token",
   method: "token.get",
@@ -78,7 +78,7 @@ test("an approval click sends the right decision, and keys answer too", async ()
   );
   await page.waitForSelector("#client");
   assert.equal(await page.textContent("#client"), REQUEST.client.label);
-  assert.match(await page.textContent("#identified"), /script/);
+  assert.match(await page.textContent("#identified"), /executable/);
   assert.equal(await page.textContent("#account"), "work");
   assert.match(await page.textContent("h1"), /an access token for “work”/);
   // "Allow for…" with the 8 hours choice.

@@ -33,9 +33,15 @@ export function decisionFor(choice: ChoiceId, secs: number = 3600): Decision {
   }
 }
 
-/** "Always" remembers a client; it is not offered when the policy asks every time. */
+/**
+ * "For a while" and "always" remember a client. They are offered only where the daemon keeps
+ * them: for a client the kernel names (an executable) or a terminal session; never for a
+ * script or inline code (another program can imitate those), an unlock, a new agent key, or
+ * when the policy asks every time.
+ */
 export function choicesFor(req: ApprovalRequest): ChoiceId[] {
-  if (req.method === "agent.unlock" || req.policy === "always") {
+  const remembered = ["executable", "terminal session"].includes(req.client.identified_by);
+  if (req.method === "agent.unlock" || req.policy === "always" || req.detail || !remembered) {
     return ["once", "deny"];
   }
   return CHOICES.map((c) => c.id);
@@ -60,7 +66,7 @@ export function wants(req: ApprovalRequest): string {
 export function identifiedBy(req: ApprovalRequest): string {
   switch (req.client.identified_by) {
     case "script":
-      return "by the script it runs (anyone who can run that script is this client)";
+      return "by the script its command line names (another program can claim that, so an answer counts once)";
     case "terminal session":
       return "by its terminal session (any program in that terminal is this client)";
     case "executable":

@@ -32,10 +32,14 @@ describe("approval decisions", () => {
     expect(decisionFor("deny")).toEqual({ decision: "deny" });
   });
 
-  it("offers no remembering when the policy asks every time, or for an unlock", () => {
-    expect(choicesFor(request())).toEqual(["once", "for", "always", "deny"]);
-    expect(choicesFor(request({ policy: "always" }))).toEqual(["once", "deny"]);
-    expect(choicesFor(request({ method: "agent.unlock", operation: "admin" }))).toEqual(["once", "deny"]);
+  it("offers remembering only for clients the daemon remembers", () => {
+    const exe = { pid: 42, exe: "/usr/bin/terraform", identified_by: "executable", label: "/usr/bin/terraform" };
+    expect(choicesFor(request({ client: exe }))).toEqual(["once", "for", "always", "deny"]);
+    // A script can be imitated by another program: its answers count once.
+    expect(choicesFor(request())).toEqual(["once", "deny"]);
+    expect(choicesFor(request({ client: exe, policy: "always" }))).toEqual(["once", "deny"]);
+    expect(choicesFor(request({ client: exe, method: "agent.unlock", operation: "admin" }))).toEqual(["once", "deny"]);
+    expect(choicesFor(request({ client: exe, detail: "create agent key \"ci\"" }))).toEqual(["once", "deny"]);
   });
 
   it("says what is asked and how the client is known", () => {
