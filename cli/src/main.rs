@@ -82,6 +82,12 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// kubectl's exec credential plugin: prints an ExecCredential with the account's token
+    /// (in a kubeconfig user: `exec: {command: keyfob, args: [kube-credential, NAME]}`).
+    KubeCredential {
+        /// The account's name.
+        name: String,
+    },
     /// Static secrets (API keys and the like).
     Secret {
         #[command(subcommand)]
@@ -152,6 +158,7 @@ fn main() -> ExitCode {
             device,
             browser,
         } => cmd::login::run(&ctx, name, device, browser),
+        Command::KubeCredential { name } => cmd::kube::run(&ctx, name),
         Command::Token {
             name,
             min_ttl,
