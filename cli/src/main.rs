@@ -82,6 +82,15 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// git's credential helper (in gitconfig: `helper = "!keyfob git-credential --account
+    /// NAME"` for a host): a bearer token for git 2.46+, a username and token for older git.
+    GitCredential {
+        /// The account whose token this host takes.
+        #[arg(long)]
+        account: Option<String>,
+        /// What git asks: get, store or erase.
+        action: String,
+    },
     /// kubectl's exec credential plugin: prints an ExecCredential with the account's token
     /// (in a kubeconfig user: `exec: {command: keyfob, args: [kube-credential, NAME]}`).
     KubeCredential {
@@ -159,6 +168,7 @@ fn main() -> ExitCode {
             browser,
         } => cmd::login::run(&ctx, name, device, browser),
         Command::KubeCredential { name } => cmd::kube::run(&ctx, name),
+        Command::GitCredential { account, action } => cmd::git::run(&ctx, account, &action),
         Command::Token {
             name,
             min_ttl,

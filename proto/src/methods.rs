@@ -817,6 +817,10 @@ pub struct TokenParams {
     /// Also return claims: the validated ID token's, else the access token's (unverified).
     #[serde(default)]
     pub claims: bool,
+    /// A token a server refused (git's `erase` after a 401): when it is the one cached, a new
+    /// one is fetched instead of handing it out again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<Sensitive>,
 }
 
 /// `token.get` result.

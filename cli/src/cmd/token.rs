@@ -29,6 +29,7 @@ pub fn run(ctx: &Ctx, name: String, min_ttl: Option<u64>, show: Show) -> CliResu
         wait: show.wait,
         scopes: show.scopes,
         audience: show.audience,
+        rejected: None,
     })?;
     if ctx.json {
         return ctx.print_json(&t);

@@ -151,9 +151,15 @@ impl Agent {
     async fn fresh_token(&self, p: &TokenParams) -> Result<CachedToken, AgentError> {
         let min_ttl = Duration::from_secs(p.min_ttl.unwrap_or(DEFAULT_MIN_TTL));
         let key = CacheKey::new(&p.name, &p.scopes, p.audience.as_deref());
-        self.tokens
-            .token(&key, Freshness::MinTtl(min_ttl), self)
-            .await
+        // A server refused the cached token: replace it (once; a caller that comes after the
+        // replacement gets the new one without another refresh).
+        let want = match (&p.rejected, self.tokens.cached(&key)) {
+            (Some(bad), Some(t)) if t.access.expose_secret() == bad.expose() => {
+                Freshness::Replacing(t.obtained_at)
+            }
+            _ => Freshness::MinTtl(min_ttl),
+        };
+        self.tokens.token(&key, want, self).await
     }
 
     pub(super) async fn mark_refresh(&self, name: &str, at: Option<u64>) -> Result<(), AgentError> {
