@@ -252,6 +252,10 @@ fn describe(r: &ApprovalRequest) -> String {
     s
 }
 
+/// The answers for a script or inline code, whose answers count once.
+const CHOICES_ONCE: &str =
+    "Allow? [o]nce, [d]eny (a script's answer is not remembered); empty line skips: ";
+/// The answers for a client whose identity the kernel vouches for.
 const CHOICES: &str =
     "Allow? [o]nce, [f]or a while (f 8h), [a]lways for this client, [d]eny; empty line skips: ";
 
@@ -352,7 +356,17 @@ pub fn approve(ctx: &Ctx) -> CliResult {
             take(ev, &mut queue)?;
             continue;
         };
-        print!("{}{CHOICES}", describe(&req));
+        // A script or inline code is not remembered (another program can imitate it): offer
+        // what counts.
+        let choices = if matches!(
+            req.client.identified_by.as_str(),
+            "executable" | "terminal session"
+        ) {
+            CHOICES
+        } else {
+            CHOICES_ONCE
+        };
+        print!("{}{choices}", describe(&req));
         std::io::stdout().flush()?;
         let decision = loop {
             let Some(line) = lines.next() else {
@@ -362,7 +376,7 @@ pub fn approve(ctx: &Ctx) -> CliResult {
             match parse_answer(&line?) {
                 Ok(d) => break d,
                 Err(e) => {
-                    print!("{e}. {CHOICES}");
+                    print!("{e}. {choices}");
                     std::io::stdout().flush()?;
                 }
             }
