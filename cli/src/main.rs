@@ -142,6 +142,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Run as `docker-credential-keyfob` (a link to keyfob), it speaks docker's protocol.
+    let program = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    if program.as_deref() == Some(cmd::docker::PROGRAM) {
+        let ctx = ctx::Ctx::new(None, false);
+        return cmd::docker::run(&ctx, args.get(1).and_then(|a| a.to_str()));
+    }
     if let Some(fast) = fast::otp_code(&args) {
         let ctx = ctx::Ctx::new(None, fast.json);
         return finish(cmd::otp::code(&ctx, fast.name, fast.at));

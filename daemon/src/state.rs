@@ -31,6 +31,9 @@ pub struct OtpRecord {
 pub struct SecretRecord {
     /// Unix seconds of the last `secret set`.
     pub updated: u64,
+    /// A description that is not secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// One account's record (no secrets: those live in the vault).

@@ -501,6 +501,10 @@ pub struct SecretSetParams {
     pub name: String,
     /// The value.
     pub value: Sensitive,
+    /// A description that is not secret (listed without reading the value; the docker helper
+    /// keeps a registry's URL and username here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// `secret.set` result.
@@ -524,6 +528,9 @@ pub struct SecretInfo {
     pub name: String,
     /// When it was last set (Unix seconds).
     pub updated: u64,
+    /// Its description, if it has one (never the value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 method!(

@@ -5,6 +5,7 @@ pub mod account;
 pub mod audit;
 pub mod completions;
 pub mod daemon;
+pub mod docker;
 pub mod git;
 pub mod kube;
 pub mod login;

@@ -37,6 +37,7 @@ pub fn run(ctx: &Ctx, action: SecretCmd) -> CliResult {
             let r = ctx.call::<SecretSet>(&SecretSetParams {
                 name: name.clone(),
                 value: Sensitive::new(value.to_string()),
+                label: None,
             })?;
             if ctx.json {
                 ctx.print_json(&serde_json::json!({"name": name, "replaced": r.replaced}))

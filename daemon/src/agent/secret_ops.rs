@@ -29,7 +29,13 @@ impl Agent {
         let mut st = self.state.lock().await;
         let replaced = st.get().secrets.contains_key(&p.name);
         let value = Zeroizing::new(p.value.expose().as_bytes().to_vec());
+        if p.label.as_ref().is_some_and(|l| l.len() > 1024) {
+            return Err(AgentError::Invalid(
+                "the label is longer than 1024 bytes".into(),
+            ));
+        }
         let name = p.name.clone();
+        let label = p.label.clone();
         self.set_then_record(
             &vault_key(SECRET, &p.name),
             value,
@@ -38,6 +44,7 @@ impl Agent {
                     name,
                     SecretRecord {
                         updated: now_secs(),
+                        label,
                     },
                 );
             }),
@@ -83,6 +90,7 @@ impl Agent {
             .map(|(n, r)| SecretInfo {
                 name: n.clone(),
                 updated: r.updated,
+                label: r.label.clone(),
             })
             .collect()
     }
