@@ -91,6 +91,26 @@ enum Command {
         /// What git asks: get, store or erase.
         action: String,
     },
+    /// Run a command with `keyfob://token/ACCOUNT`, `keyfob://secret/NAME` and
+    /// `keyfob://otp/NAME` references in its environment (or an env file) resolved for it alone.
+    Run {
+        /// Also read `KEY=VALUE` lines from this file.
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Run a command with accounts' tokens in the variables their tools read (GITHUB_TOKEN…),
+    /// or in the one named: `--account gh`, `--account work=TOKEN`.
+    Exec {
+        /// NAME or NAME=VARIABLE; repeat for more accounts.
+        #[arg(long = "account", required = true)]
+        accounts: Vec<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// kubectl's exec credential plugin: prints an ExecCredential with the account's token
     /// (in a kubeconfig user: `exec: {command: keyfob, args: [kube-credential, NAME]}`).
     KubeCredential {
@@ -167,6 +187,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     let ctx = ctx::Ctx::new(cli.socket.clone(), cli.json);
     let result = match cli.command {
+        Command::Run { env_file, command } => {
+            return cmd::run::run(&ctx, env_file, command).unwrap_or_else(|e| finish(Err(e)));
+        }
+        Command::Exec { accounts, command } => {
+            return cmd::run::exec(&ctx, accounts, command).unwrap_or_else(|e| finish(Err(e)));
+        }
         Command::Daemon { action } => cmd::daemon::run(&ctx, action),
         Command::Otp { action } => cmd::otp::run(&ctx, action),
         Command::Secret { action } => cmd::secret::run(&ctx, action),

@@ -691,6 +691,10 @@ pub struct AccountInfo {
     /// What `account.add` found at the provider (only in its result).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<ProviderCheck>,
+    /// Environment variables tools read this provider's token from (`GITHUB_TOKEN`, …): the
+    /// names `keyfob exec` uses by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
 }
 
 /// What `account.add` found at the provider before storing the account.

@@ -255,7 +255,12 @@ access_expires_at?: number | null,
 /**
  * What `account.add` found at the provider (only in its result).
  */
-check?: ProviderCheck | null, };
+check?: ProviderCheck | null, 
+/**
+ * Environment variables tools read this provider's token from (`GITHUB_TOKEN`, …): the
+ * names `keyfob exec` uses by default.
+ */
+env?: Array<string>, };
 
 export type ProviderCheck = { 
 /**

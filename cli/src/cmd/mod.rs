@@ -10,5 +10,6 @@ pub mod git;
 pub mod kube;
 pub mod login;
 pub mod otp;
+pub mod run;
 pub mod secret;
 pub mod token;

@@ -89,6 +89,11 @@ impl Agent {
             detail: r.detail.clone(),
             access_expires_at: expires,
             check: None,
+            env: self
+                .auth
+                .plugin(&r.provider)
+                .map(|m| m.integrations.env.clone())
+                .unwrap_or_default(),
         }
     }
 
