@@ -111,6 +111,11 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Write a tool's configuration so it asks Keyfob: git, docker or kube.
+    Setup {
+        #[command(subcommand)]
+        action: cmd::setup::SetupCmd,
+    },
     /// kubectl's exec credential plugin: prints an ExecCredential with the account's token
     /// (in a kubeconfig user: `exec: {command: keyfob, args: [kube-credential, NAME]}`).
     KubeCredential {
@@ -203,6 +208,7 @@ fn main() -> ExitCode {
             browser,
         } => cmd::login::run(&ctx, name, device, browser),
         Command::KubeCredential { name } => cmd::kube::run(&ctx, name),
+        Command::Setup { action } => cmd::setup::run(&ctx, action),
         Command::GitCredential { account, action } => cmd::git::run(&ctx, account, &action),
         Command::Token {
             name,

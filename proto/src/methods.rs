@@ -695,6 +695,10 @@ pub struct AccountInfo {
     /// names `keyfob exec` uses by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// Git hosts whose credentials come from this provider: what `keyfob setup git` sets up
+    /// by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub git_hosts: Vec<String>,
 }
 
 /// What `account.add` found at the provider before storing the account.

@@ -260,7 +260,12 @@ check?: ProviderCheck | null,
  * Environment variables tools read this provider's token from (`GITHUB_TOKEN`, …): the
  * names `keyfob exec` uses by default.
  */
-env?: Array<string>, };
+env?: Array<string>, 
+/**
+ * Git hosts whose credentials come from this provider: what `keyfob setup git` sets up
+ * by default.
+ */
+git_hosts?: Array<string>, };
 
 export type ProviderCheck = { 
 /**

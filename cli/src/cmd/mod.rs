@@ -12,4 +12,5 @@ pub mod login;
 pub mod otp;
 pub mod run;
 pub mod secret;
+pub mod setup;
 pub mod token;

@@ -94,6 +94,11 @@ impl Agent {
                 .plugin(&r.provider)
                 .map(|m| m.integrations.env.clone())
                 .unwrap_or_default(),
+            git_hosts: self
+                .auth
+                .plugin(&r.provider)
+                .map(|m| m.integrations.git_hosts.clone())
+                .unwrap_or_default(),
         }
     }
 
