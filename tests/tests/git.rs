@@ -285,3 +285,63 @@ fn git_clones_and_pushes_over_http_with_the_accounts_bearer_token() {
     assert_eq!(idp.grants("refresh_token"), refreshes + 1);
     assert_ne!(env.ok(&["token", "work"]).trim(), token.trim());
 }
+
+#[test]
+fn without_account_the_helper_picks_the_account_whose_provider_serves_the_host() {
+    let idp = Idp::start(300);
+    let env = TestEnv::new();
+    // A user plugin for the same provider that names its git host, as GitHub's names github.com.
+    let dir = env.root().join("config/keyfob/plugins/corp");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("plugin.toml"),
+        "id = \"corp\"\nname = \"Corp\"\nkind = \"oidc\"\nissuer = \"{issuer}\"\nflows = [\"device\"]\nscopes = [\"openid\", \"offline_access\"]\n\n[params.issuer]\ndescription = \"issuer\"\n\n[integrations]\ngit_hosts = [\"git.corp.test\"]\n",
+    )
+    .unwrap();
+    env.ok(&[
+        "account",
+        "add",
+        "work",
+        "--provider",
+        "corp",
+        "--issuer",
+        &idp.issuer,
+        "--client-id",
+        "keyfob-native",
+    ]);
+    env.device_login("work", &idp);
+    let fill = |host: &str| {
+        let helper = format!("!{} git-credential", bin("keyfob").display());
+        let mut child = tool("git", "git")
+            .args(["-c", "credential.interactive=false"])
+            .args(["-c", &format!("credential.helper={helper}")])
+            .args(["credential", "fill"])
+            .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ask = format!("capability[]=authtype\nprotocol=https\nhost={host}\n\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ask.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = fill("git.corp.test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = env.ok(&["token", "work"]);
+    assert_eq!(field(&out, "credential").as_deref(), Some(token.trim()));
+    // Another host: no account serves it, and git gets nothing from keyfob.
+    let out = fill("elsewhere.test");
+    assert!(!out.status.success());
+    assert!(field(&out, "credential").is_none());
+}

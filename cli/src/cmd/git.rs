@@ -1,4 +1,6 @@
 //! `keyfob git-credential [--account NAME] get|store|erase`: git's credential-helper protocol.
+//! Without `--account`, the account is the one whose provider plugin names the host among its
+//! git hosts (`github.com` for GitHub).
 //!
 //! With git 2.46 or later (which says `capability[]=authtype`) the answer is a bearer token:
 //! `authtype=Bearer`, `credential=…`, `password_expiry_utc=…`. Older git gets a username and
@@ -67,9 +69,14 @@ pub fn run(ctx: &Ctx, account: Option<String>, action: &str) -> CliResult {
     {
         return Ok(());
     }
-    // Without an account for this host, git asks its next helper.
-    let Some(name) = account else {
-        return Ok(());
+    // Without --account, the one account whose provider serves this host (its plugin's
+    // git_hosts); without one, git asks its next helper.
+    let name = match account {
+        Some(a) => a,
+        None => match account_for_host(ctx, req.host.as_deref().unwrap_or_default())? {
+            Some(a) => a,
+            None => return Ok(()),
+        },
     };
     match action {
         "get" => get(ctx, name, &req, None),
@@ -88,6 +95,28 @@ pub fn run(ctx: &Ctx, account: Option<String>, action: &str) -> CliResult {
             code::USAGE,
             format!("unknown git credential action {other:?}: git runs get, store or erase"),
         )),
+    }
+}
+
+/// The account whose provider names `host` among its git hosts, when exactly one does.
+fn account_for_host(ctx: &Ctx, host: &str) -> CliResult<Option<String>> {
+    let host = host.split(':').next().unwrap_or(host);
+    let accounts = ctx.call::<AccountList>(&Empty {})?;
+    let serving: Vec<String> = accounts
+        .into_iter()
+        .filter(|a| a.git_hosts.iter().any(|h| h == host))
+        .map(|a| a.name)
+        .collect();
+    match serving.as_slice() {
+        [one] => Ok(Some(one.clone())),
+        [] => Ok(None),
+        several => {
+            eprintln!(
+                "keyfob: several accounts serve {host} ({}): name one with `keyfob git-credential --account NAME`",
+                several.join(", ")
+            );
+            Ok(None)
+        }
     }
 }
 
