@@ -575,3 +575,20 @@ pub fn tool(name: &str, package: &str) -> Command {
     );
     Command::new(name)
 }
+
+/// Runs `cmd` with `input` on its stdin; its whole output.
+pub fn output_with_input(cmd: &mut Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}

@@ -3,9 +3,8 @@
 //! the exact "not found" answer; `list` reads no value, so it works while the agent is locked
 //! and never asks for approval.
 
-use keyfob_e2e::{TestEnv, bin};
-use std::io::Write;
-use std::process::{Output, Stdio};
+use keyfob_e2e::{TestEnv, bin, output_with_input};
+use std::process::Output;
 
 /// The helper, linked under docker's name in the env's own bin directory.
 fn helper(env: &TestEnv) -> std::path::PathBuf {
@@ -19,20 +18,10 @@ fn helper(env: &TestEnv) -> std::path::PathBuf {
 }
 
 fn call(env: &TestEnv, action: &str, input: &str) -> Output {
-    let mut child = env
-        .command_of(&helper(env).display().to_string(), &[action])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_input(
+        &mut env.command_of(&helper(env).display().to_string(), &[action]),
+        input,
+    )
 }
 
 fn stdout(o: &Output) -> String {

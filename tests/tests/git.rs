@@ -6,31 +6,21 @@
 //! provider's active tokens.
 
 use keyfob_e2e::idp::Idp;
-use keyfob_e2e::{TestEnv, bin, tool};
-use std::io::Write;
+use keyfob_e2e::{TestEnv, bin, output_with_input, tool};
 use std::process::{Output, Stdio};
 
 /// `git -c credential.helper=… credential ACTION` with `input` on stdin.
 fn git_credential(env: &TestEnv, action: &str, input: &str) -> Output {
     let helper = format!("!{} git-credential --account work", bin("keyfob").display());
-    let mut child = tool("git", "git")
-        .args(["-c", "credential.interactive=false"])
-        .args(["-c", &format!("credential.helper={helper}")])
-        .args(["credential", action])
-        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_input(
+        tool("git", "git")
+            .args(["-c", "credential.interactive=false"])
+            .args(["-c", &format!("credential.helper={helper}")])
+            .args(["credential", action])
+            .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("GIT_TERMINAL_PROMPT", "0"),
+        input,
+    )
 }
 
 fn field(out: &Output, key: &str) -> Option<String> {
@@ -312,25 +302,16 @@ fn without_account_the_helper_picks_the_account_whose_provider_serves_the_host()
     env.device_login("work", &idp);
     let fill = |host: &str| {
         let helper = format!("!{} git-credential", bin("keyfob").display());
-        let mut child = tool("git", "git")
-            .args(["-c", "credential.interactive=false"])
-            .args(["-c", &format!("credential.helper={helper}")])
-            .args(["credential", "fill"])
-            .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let ask = format!("capability[]=authtype\nprotocol=https\nhost={host}\n\n");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(ask.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        output_with_input(
+            tool("git", "git")
+                .args(["-c", "credential.interactive=false"])
+                .args(["-c", &format!("credential.helper={helper}")])
+                .args(["credential", "fill"])
+                .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env("GIT_TERMINAL_PROMPT", "0"),
+            &ask,
+        )
     };
     let out = fill("git.corp.test");
     assert!(

@@ -3,28 +3,17 @@
 //! themselves reading what was written.
 
 use keyfob_e2e::idp::Idp;
-use keyfob_e2e::{TestEnv, bin, tool};
-use std::io::Write;
-use std::process::Stdio;
+use keyfob_e2e::{TestEnv, bin, output_with_input, tool};
 
 /// `git` in the env's HOME.
 fn git(env: &TestEnv, args: &[&str], input: &str) -> String {
-    let mut child = tool("git", "git")
-        .args(args)
-        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_input(
+        tool("git", "git")
+            .args(args)
+            .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("GIT_TERMINAL_PROMPT", "0"),
+        input,
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -358,10 +358,7 @@ pub fn approve(ctx: &Ctx) -> CliResult {
         };
         // A script or inline code is not remembered (another program can imitate it): offer
         // what counts.
-        let choices = if matches!(
-            req.client.identified_by.as_str(),
-            "executable" | "terminal session"
-        ) {
+        let choices = if req.client.is_remembered() {
             CHOICES
         } else {
             CHOICES_ONCE
@@ -387,10 +384,7 @@ pub fn approve(ctx: &Ctx) -> CliResult {
         };
         // A script or inline code is known by its own command line, which another program can
         // imitate: the daemon does not remember decisions about it. Say so.
-        let remembered = matches!(
-            req.client.identified_by.as_str(),
-            "executable" | "terminal session"
-        );
+        let remembered = req.client.is_remembered();
         let lasting = matches!(decision, Decision::AllowAlways | Decision::AllowFor { .. });
         match ctx.call::<ApprovalDecide>(&DecideParams {
             id: req.id,

@@ -76,6 +76,11 @@ impl Agent {
             .and_then(|t| t.expires_at)
             .and_then(|e| e.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs());
+        let integrations = self
+            .auth
+            .plugin(&r.provider)
+            .map(|m| m.integrations.clone())
+            .unwrap_or_default();
         AccountInfo {
             name: name.to_owned(),
             provider: r.provider.clone(),
@@ -89,16 +94,8 @@ impl Agent {
             detail: r.detail.clone(),
             access_expires_at: expires,
             check: None,
-            env: self
-                .auth
-                .plugin(&r.provider)
-                .map(|m| m.integrations.env.clone())
-                .unwrap_or_default(),
-            git_hosts: self
-                .auth
-                .plugin(&r.provider)
-                .map(|m| m.integrations.git_hosts.clone())
-                .unwrap_or_default(),
+            env: integrations.env,
+            git_hosts: integrations.git_hosts,
         }
     }
 

@@ -40,7 +40,7 @@ impl Agent {
         if let Some(expires) = expires
             && request.method != Unlock::NAME
             && request.detail.is_none()
-            && remembers(&request.client)
+            && request.client.is_remembered()
         {
             let rec = crate::state::ApprovalRecord {
                 id: crate::ids::random_hex(4),
@@ -100,15 +100,6 @@ impl Agent {
             .map_err(AgentError::State)?;
         Ok(Empty {})
     }
-}
-
-/// Whether a decision about `client` may be remembered: only for identities a program cannot
-/// claim by itself (an executable, read from the kernel; a terminal session).
-pub fn remembers(client: &ClientInfo) -> bool {
-    matches!(
-        client.identified_by.as_str(),
-        "executable" | "terminal session"
-    )
 }
 
 /// A `keyfob approve` counts as a person only when it reads a terminal and stands apart from

@@ -153,12 +153,15 @@ impl Agent {
         let key = CacheKey::new(&p.name, &p.scopes, p.audience.as_deref());
         // A server refused the cached token: replace it (once; a caller that comes after the
         // replacement gets the new one without another refresh).
-        let want = match (&p.rejected, self.tokens.cached(&key)) {
-            (Some(bad), Some(t)) if t.access.expose_secret() == bad.expose() => {
-                Freshness::Replacing(t.obtained_at)
-            }
-            _ => Freshness::MinTtl(min_ttl),
-        };
+        // Only a caller naming a refused token looks at the cache here: the usual call goes
+        // straight to the broker.
+        let replacing = p.rejected.as_ref().and_then(|bad| {
+            self.tokens
+                .cached(&key)
+                .filter(|t| t.access.expose_secret() == bad.expose())
+                .map(|t| Freshness::Replacing(t.obtained_at))
+        });
+        let want = replacing.unwrap_or(Freshness::MinTtl(min_ttl));
         self.tokens.token(&key, want, self).await
     }
 

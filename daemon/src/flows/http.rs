@@ -163,37 +163,27 @@ pub fn normalise(resp: &mut oauth2::HttpResponse) {
     }
     // A 2xx body that carries tokens is tokens, even beside an `error`: reading it as an
     // error could resend a refresh token the provider has already rotated.
-    if resp.status().is_success() && has_error_field(resp.body()) && !has_tokens(resp.body()) {
+    if resp.status().is_success() && is_error_body(resp.body()) {
         *resp.status_mut() = StatusCode::BAD_REQUEST;
     }
 }
 
 /// What normalising needs to know of a body, read without copying any token out of it.
 #[derive(serde::Deserialize)]
-struct Probe {
+struct Probe<'a> {
+    #[serde(default, borrow)]
+    error: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     access_token: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     refresh_token: Option<serde::de::IgnoredAny>,
 }
 
-fn probe(body: &[u8]) -> Option<Probe> {
-    serde_json::from_slice(body).ok()
-}
-
-/// Whether a body is a JSON object carrying an access or refresh token.
-fn has_tokens(body: &[u8]) -> bool {
-    probe(body).is_some_and(|p| p.access_token.is_some() || p.refresh_token.is_some())
-}
-
-/// Whether a body is a JSON object with an `error` code.
-fn has_error_field(body: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Code<'a> {
-        #[serde(borrow)]
-        error: Option<std::borrow::Cow<'a, str>>,
-    }
-    serde_json::from_slice::<Code>(body).is_ok_and(|c| c.error.is_some())
+/// Whether a body is an error whatever its status: a JSON object with an `error` code and no
+/// token (one read of the body).
+pub fn is_error_body(body: &[u8]) -> bool {
+    serde_json::from_slice::<Probe>(body)
+        .is_ok_and(|p| p.error.is_some() && p.access_token.is_none() && p.refresh_token.is_none())
 }
 
 #[cfg(test)]

@@ -55,11 +55,12 @@ pub async fn revoke(
         .await
         .map_err(|e| FlowError::Transient(format!("revocation at {url}: {e}")))?;
     let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    // An error body is an error at any status (see flows/http.rs).
-    if status.is_success() && !body.get("error").is_some_and(serde_json::Value::is_string) {
+    let bytes = resp.bytes().await.unwrap_or_default();
+    // An error body is an error at any status, read as token answers are.
+    if status.is_success() && !super::http::is_error_body(&bytes) {
         return Ok(());
     }
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let code = body
         .get("error")
         .and_then(|v| v.as_str())

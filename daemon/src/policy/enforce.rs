@@ -388,10 +388,7 @@ impl Access {
             .unwrap_or_else(|| format!("{op} on {account:?}"));
         // A client known only by its own command line shares no prompt with others that
         // look alike: each process waits on its own.
-        let client = if matches!(
-            caller.info.identified_by.as_str(),
-            "executable" | "terminal session"
-        ) {
+        let client = if caller.info.is_remembered() {
             caller.stable_id.clone()
         } else {
             format!("{}#pid-{}", caller.stable_id, caller.info.pid)

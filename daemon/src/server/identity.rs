@@ -74,18 +74,21 @@ fn exe_of(pid: i32) -> Option<PathBuf> {
 
 /// Fields of /proc/PID/stat after the command name: (ppid, session).
 fn stat_of(pid: i32) -> Option<(i32, i32)> {
+    let f = stat_fields(pid)?;
+    Some((f.get(1)?.parse().ok()?, f.get(3)?.parse().ok()?))
+}
+
+/// The fields of /proc/PID/stat after the command name, from field 3 (`state`) on.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain spaces: split after the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some((f.get(1)?.parse().ok()?, f.get(3)?.parse().ok()?))
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
 /// When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat).
 fn start_time_of(pid: i32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    stat_fields(pid)?.get(19)?.parse().ok()
 }
 
 fn cmdline_of(pid: i32) -> Vec<String> {

@@ -83,6 +83,18 @@ pub struct ClientInfo {
     pub label: String,
 }
 
+impl ClientInfo {
+    /// Whether a decision about this client may be remembered: only for identities a program
+    /// cannot claim by itself (an executable, read from the kernel; a terminal session), never
+    /// for a script or inline code, which another program can imitate.
+    pub fn is_remembered(&self) -> bool {
+        matches!(
+            self.identified_by.as_str(),
+            "executable" | "terminal session"
+        )
+    }
+}
+
 /// A request waiting for a person's decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
