@@ -122,6 +122,12 @@ enum Command {
         /// The account's name.
         name: String,
     },
+    /// The AWS CLI's and SDKs' credential_process: prints the account's AWS credentials
+    /// (in ~/.aws/config: `credential_process = keyfob aws-credential-process NAME`).
+    AwsCredentialProcess {
+        /// The account's name (provider aws-sts).
+        name: String,
+    },
     /// Static secrets (API keys and the like).
     Secret {
         #[command(subcommand)]
@@ -208,6 +214,7 @@ fn main() -> ExitCode {
             browser,
         } => cmd::login::run(&ctx, name, device, browser),
         Command::KubeCredential { name } => cmd::kube::run(&ctx, name),
+        Command::AwsCredentialProcess { name } => cmd::aws::run(&ctx, name),
         Command::Setup { action } => cmd::setup::run(&ctx, action),
         Command::GitCredential { account, action } => cmd::git::run(&ctx, account, &action),
         Command::Token {

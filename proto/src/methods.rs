@@ -721,7 +721,13 @@ pub struct ProviderCheck {
 method!(
     /// Adds an account (no sign-in yet).
     AccountAdd, "account.add", AccountAddParams, AccountInfo,
-    need = |p| Need::Admin(Some(&p.name))
+    // An account that exchanges another's ID token (`--param source=…`) hands that token to
+    // a plugin and an endpoint of the adder's choosing: adding one needs the right to the
+    // source's ID token itself.
+    need = |p| match p.params.get("source") {
+        Some(source) => Need::Use(Operation::IdToken, source),
+        None => Need::Admin(Some(&p.name)),
+    }
 );
 method!(
     /// Lists accounts.
@@ -750,6 +756,8 @@ pub enum LoginFlow {
     Device,
     /// Authorization code + PKCE on a loopback redirect.
     Browser,
+    /// An exec plugin's own `login` method.
+    Plugin,
 }
 
 /// `login.start` params.
@@ -860,6 +868,10 @@ pub struct TokenResult {
     /// True when `claims` come from an access token whose signature Keyfob did not verify.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub claims_unverified: bool,
+    /// Further named parts of a credential that is more than one token (an exec plugin's,
+    /// such as AWS keys).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, Sensitive>,
 }
 
 method!(

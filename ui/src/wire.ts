@@ -286,7 +286,7 @@ revocation: boolean,
  */
 unreachable?: string | null, };
 
-export type LoginFlow = "device" | "browser";
+export type LoginFlow = "device" | "browser" | "plugin";
 
 export type LoginStarted = { 
 /**

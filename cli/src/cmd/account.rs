@@ -29,8 +29,8 @@ pub enum AccountCmd {
         /// Issuer URL, for providers that take one (oidc, a self-managed gitlab).
         #[arg(long)]
         issuer: Option<String>,
-        /// OAuth client id.
-        #[arg(long)]
+        /// OAuth client id (OAuth and OIDC providers; exec plugins take none).
+        #[arg(long, default_value = "")]
         client_id: String,
         /// Read a client secret from stdin (`--client-secret -`), for confidential clients.
         #[arg(long, value_name = "-")]
@@ -196,6 +196,7 @@ fn describe_check(c: &keyfob_proto::methods::ProviderCheck) {
         .map(|f| match f {
             LoginFlow::Device => "device code",
             LoginFlow::Browser => "browser (--browser)",
+            LoginFlow::Plugin => "the plugin's own",
         })
         .collect();
     if !flows.is_empty() {

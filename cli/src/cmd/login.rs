@@ -97,6 +97,9 @@ fn show(name: &str, s: &LoginStarted) {
     if let Some(url) = &s.authorize_url {
         eprintln!("To sign in to {name}, open:\n\n    {url}\n\nWaiting for the browser...");
     }
+    if s.flow == LoginFlow::Plugin {
+        eprintln!("Signing in to {name} through its plugin...");
+    }
 }
 
 /// `keyfob logout NAME`: revoke at the provider when possible, then delete local tokens.

@@ -1,4 +1,4 @@
-//! `keyfob setup git|docker|kube`: writes each tool's configuration entry so it asks Keyfob.
+//! `keyfob setup git|docker|kube|aws`: writes each tool's configuration entry so it asks Keyfob.
 //! Idempotent (a second run changes nothing and says so), with a backup of the file it
 //! changes and the change printed; `--dry-run` prints the change and writes nothing.
 
@@ -41,6 +41,19 @@ pub enum SetupCmd {
         /// The kubeconfig user's name (default: keyfob-ACCOUNT).
         #[arg(long)]
         user: Option<String>,
+        /// Print the change, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// AWS CLI and SDKs: a profile whose credential_process is `keyfob
+    /// aws-credential-process ACCOUNT` in ~/.aws/config.
+    Aws {
+        /// The account whose credentials the profile takes (provider aws-sts).
+        #[arg(long)]
+        account: String,
+        /// The profile's name (default: the account's).
+        #[arg(long)]
+        profile: Option<String>,
         /// Print the change, write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -111,6 +124,11 @@ pub fn run(ctx: &Ctx, action: SetupCmd) -> CliResult {
             user,
             dry_run,
         } => kube(ctx, account, user, dry_run),
+        SetupCmd::Aws {
+            account,
+            profile,
+            dry_run,
+        } => aws(ctx, account, profile, dry_run),
     }
 }
 
@@ -263,5 +281,77 @@ fn kube(ctx: &Ctx, account: String, user: Option<String>, dry_run: bool) -> CliR
         "--exec-interactive-mode=Never",
     ]))?;
     println!("kubectl: use it with `kubectl config set-context CONTEXT --user {user}`");
+    Ok(())
+}
+
+fn aws(ctx: &Ctx, account: String, profile: Option<String>, dry_run: bool) -> CliResult {
+    let info = ctx.call::<AccountShow>(&NameParams {
+        name: account.clone(),
+    })?;
+    if info.provider != "aws-sts" {
+        return Err(CliError::new(
+            code::USAGE,
+            format!(
+                "account {account:?} is a {} account; an AWS profile needs one of provider aws-sts",
+                info.provider
+            ),
+        ));
+    }
+    let profile = profile.unwrap_or_else(|| account.clone());
+    let line = format!("{} aws-credential-process {account}", me()?);
+    let file = std::env::var_os("AWS_CONFIG_FILE")
+        .map(PathBuf::from)
+        .map_or_else(|| home().map(|h| h.join(".aws").join("config")), Ok)?;
+    let section = if profile == "default" {
+        "[default]".to_owned()
+    } else {
+        format!("[profile {profile}]")
+    };
+    // The AWS CLI edits its own file (keeping the rest of it as it was); without it, the
+    // lines to add are printed.
+    let have = Command::new("aws")
+        .args([
+            "configure",
+            "get",
+            "credential_process",
+            "--profile",
+            &profile,
+        ])
+        .output();
+    let have = match have {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        Err(_) => {
+            return Err(CliError::new(
+                code::FAILURE,
+                format!(
+                    "the AWS CLI (`aws`) is not on PATH to edit {}: add these lines to it yourself:\n{section}\ncredential_process = {line}",
+                    file.display()
+                ),
+            ));
+        }
+    };
+    if have == line {
+        println!("aws: profile {profile} already asks keyfob for {account}");
+        return Ok(());
+    }
+    if !have.is_empty() {
+        println!("  {section}\n- credential_process = {have}");
+    } else {
+        println!("+ {section}");
+    }
+    println!("+ credential_process = {line}");
+    if dry_run {
+        return Ok(());
+    }
+    backup(&file)?;
+    tool(Command::new("aws").args([
+        "configure",
+        "set",
+        "credential_process",
+        &line,
+        "--profile",
+        &profile,
+    ]))?;
+    println!("aws: use it with `aws --profile {profile} …` or AWS_PROFILE={profile}");
     Ok(())
 }

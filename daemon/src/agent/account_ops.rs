@@ -156,28 +156,21 @@ impl Agent {
         Ok((Some(ep), check))
     }
 
-    /// `account.add`.
-    pub async fn account_add(&self, p: AccountAddParams) -> Result<AccountInfo, AgentError> {
-        names::validate("account", &p.name).map_err(AgentError::Invalid)?;
-        let manifest = self.auth.plugin(&p.provider).ok_or_else(|| {
-            let known: Vec<&str> = self.auth.plugins.iter().map(|m| m.id.as_str()).collect();
-            AgentError::Invalid(format!(
-                "unknown provider {:?}: use one of {}",
-                p.provider,
-                known.join(", ")
-            ))
-        })?;
-        if p.grant == AccountGrant::ClientCredentials && p.client_secret.is_none() {
-            return Err(AgentError::Invalid(
-                "a client-credentials account needs a client secret: pass --client-secret - and give it on stdin".into(),
-            ));
-        }
-        if manifest.quirks.client_secret_required && p.client_secret.is_none() {
-            return Err(AgentError::Invalid(format!(
-                "{} needs the client secret even for desktop and device clients: pass --client-secret - and give it on stdin (Keyfob keeps it in the vault, like any secret)",
-                manifest.name
-            )));
-        }
+    /// The issuer, parameters and endpoints of an OAuth or OIDC account, checked at the
+    /// provider.
+    async fn check_oauth(
+        &self,
+        p: &AccountAddParams,
+        manifest: &crate::plugins::Manifest,
+    ) -> Result<
+        (
+            Option<String>,
+            std::collections::BTreeMap<String, String>,
+            Option<crate::flows::Endpoints>,
+            ProviderCheck,
+        ),
+        AgentError,
+    > {
         if p.client_id.trim().is_empty() {
             return Err(AgentError::Invalid("--client-id is empty".into()));
         }
@@ -204,6 +197,45 @@ impl Agent {
         }
         let issuer = manifest.issuer_for(&params).map_err(AgentError::Invalid)?;
         let (endpoints, check) = self.check_provider(manifest, &params, p.grant).await?;
+        Ok((issuer, params, endpoints, check))
+    }
+
+    /// `account.add`.
+    pub async fn account_add(&self, p: AccountAddParams) -> Result<AccountInfo, AgentError> {
+        names::validate("account", &p.name).map_err(AgentError::Invalid)?;
+        let manifest = self.auth.plugin(&p.provider).ok_or_else(|| {
+            let known: Vec<&str> = self.auth.plugins.iter().map(|m| m.id.as_str()).collect();
+            AgentError::Invalid(format!(
+                "unknown provider {:?}: use one of {}",
+                p.provider,
+                known.join(", ")
+            ))
+        })?;
+        if p.grant == AccountGrant::ClientCredentials && p.client_secret.is_none() {
+            return Err(AgentError::Invalid(
+                "a client-credentials account needs a client secret: pass --client-secret - and give it on stdin".into(),
+            ));
+        }
+        if manifest.quirks.client_secret_required && p.client_secret.is_none() {
+            return Err(AgentError::Invalid(format!(
+                "{} needs the client secret even for desktop and device clients: pass --client-secret - and give it on stdin (Keyfob keeps it in the vault, like any secret)",
+                manifest.name
+            )));
+        }
+        let exec = self.exec_plugin(&manifest.id).map(|(_, h)| h);
+        let (issuer, params, endpoints, check) = match &exec {
+            Some(host) => {
+                if p.issuer.is_some() || p.grant != AccountGrant::User || p.audience.is_some() {
+                    return Err(AgentError::Invalid(format!(
+                        "provider {} is an exec plugin: it takes --param settings only (no --issuer, --grant or --audience)",
+                        manifest.id
+                    )));
+                }
+                let check = self.check_exec(&p.name, manifest, host, &p.params).await?;
+                (None, p.params.clone(), None, check)
+            }
+            None => self.check_oauth(&p, manifest).await?,
+        };
         let scopes = if p.scopes.is_empty() {
             manifest.scopes.clone()
         } else {
@@ -234,7 +266,17 @@ impl Agent {
             scopes,
             audience: p.audience.clone(),
             params,
-            state: AccountState::SignedOut,
+            // An exchanged credential holds no grant of its own: it is ready when its source is.
+            state: if exec.is_some()
+                && manifest
+                    .exec
+                    .as_ref()
+                    .is_some_and(|e| e.exchanges.is_some())
+            {
+                AccountState::SignedIn
+            } else {
+                AccountState::SignedOut
+            },
             detail: None,
             claims: None,
             refresh_in_flight: None,
@@ -334,8 +376,11 @@ impl Agent {
                 .await?
                 .map(|t| (t, "access_token")),
         };
+        let record = self.account_record(&p.name).await?;
+        let exec = self.exec_plugin(&record.provider).is_some();
         let (revoked, revocation_detail) = match &grant {
             None => (false, Some("no token was stored".to_owned())),
+            Some((token, _)) if exec => self.exec_revoke(&p.name, &record, token).await,
             Some((token, hint)) => match self.provider_for(&p.name).await {
                 Ok((ep, _)) if ep.revocation.is_none() => {
                     let page = self.revoke_page(&p.name).await;

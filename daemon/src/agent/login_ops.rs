@@ -13,9 +13,17 @@ use secrecy::SecretString;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// What a finished sign-in brought.
+enum Won {
+    /// A token response from an OAuth provider.
+    Oauth(TokenResponse),
+    /// An exec plugin's answer to `login`.
+    Plugin(crate::plugins::exec::Obtained),
+}
+
 /// A flow's second half, run in the background.
 type BoxFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<TokenResponse, FlowError>> + Send>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Won, AgentError>> + Send>>;
 
 /// What an ID token is checked against, for one account.
 pub(super) struct IdCheck {
@@ -118,6 +126,35 @@ impl Agent {
         if let Some(active) = self.auth.active_login(&p.name) {
             return Ok(active.started.clone());
         }
+        // A random, unguessable id (128 bits).
+        let login_id = crate::ids::random_hex(16);
+        let (info, nonce, task) = if self.exec_plugin(&record.provider).is_some() {
+            let login = self.exec_login(&p.name, &record)?;
+            let info = LoginStarted {
+                login_id: login_id.clone(),
+                flow: LoginFlow::Plugin,
+                user_code: None,
+                verification_uri: None,
+                verification_uri_complete: None,
+                authorize_url: None,
+                expires_in: crate::plugins::exec::DEFAULT_TIMEOUT.as_secs(),
+            };
+            let task: BoxFuture = Box::pin(async move { Ok(Won::Plugin(login.await?)) });
+            (info, None, task)
+        } else {
+            self.oauth_start(&p, &record, login_id.clone()).await?
+        };
+        self.begin_login(p.name.clone(), login_id, info, nonce, task)
+    }
+
+    /// Starts an OAuth sign-in (device or browser): what to show, the nonce, and the task
+    /// that finishes it.
+    async fn oauth_start(
+        &self,
+        p: &LoginStartParams,
+        record: &crate::state::AccountRecord,
+        login_id: String,
+    ) -> Result<(LoginStarted, Option<String>, BoxFuture), AgentError> {
         let manifest_flows = self
             .auth
             .plugin(&record.provider)
@@ -147,13 +184,8 @@ impl Agent {
             )));
         }
         let (ep, creds) = self.provider_for(&p.name).await?;
-        // A random, unguessable id (128 bits).
-        let login_id = crate::ids::random_hex(16);
-        let (tx, rx) = watch::channel(None);
-        let agent = Arc::clone(self);
-        let name = p.name.clone();
         let http = self.auth.http.clone();
-        let (info, nonce, task): (LoginStarted, Option<String>, BoxFuture) = match flow {
+        Ok(match flow {
             LoginFlow::Device => {
                 let started = device::start(
                     &http,
@@ -175,11 +207,12 @@ impl Agent {
                     authorize_url: None,
                     expires_in: d.expires_in().as_secs(),
                 };
-                (
-                    info,
-                    None,
-                    Box::pin(async move { device::finish(&http, &ep, &creds, &started).await }),
-                )
+                let task: BoxFuture = Box::pin(async move {
+                    Ok(Won::Oauth(
+                        device::finish(&http, &ep, &creds, &started).await?,
+                    ))
+                });
+                (info, None, task)
             }
             LoginFlow::Browser => {
                 let extra = self
@@ -202,13 +235,33 @@ impl Agent {
                     expires_in: browser::TIMEOUT.as_secs(),
                 };
                 let nonce = started.nonce.clone();
-                (
-                    info,
-                    nonce,
-                    Box::pin(async move { browser::finish(&http, &ep, &creds, started).await }),
-                )
+                let task: BoxFuture = Box::pin(async move {
+                    Ok(Won::Oauth(
+                        browser::finish(&http, &ep, &creds, started).await?,
+                    ))
+                });
+                (info, nonce, task)
             }
-        };
+            LoginFlow::Plugin => {
+                return Err(AgentError::Invalid(format!(
+                    "account {:?} signs in with the device code or the browser; the plugin flow is for exec plugins",
+                    p.name
+                )));
+            }
+        })
+    }
+
+    /// Registers a started sign-in and runs its second half in the background.
+    fn begin_login(
+        self: &Arc<Self>,
+        name: String,
+        login_id: String,
+        info: LoginStarted,
+        nonce: Option<String>,
+        task: BoxFuture,
+    ) -> Result<LoginStarted, AgentError> {
+        let (tx, rx) = watch::channel(None);
+        let agent = Arc::clone(self);
         self.auth
             .logins
             .lock()
@@ -216,15 +269,15 @@ impl Agent {
             .insert(
                 login_id.clone(),
                 Arc::new(LoginSlot {
-                    account: p.name.clone(),
+                    account: name.clone(),
                     started: info.clone(),
                     outcome: rx,
                 }),
             );
-        tracing::info!(account = %p.name, flow = ?flow, "sign-in started");
+        tracing::info!(account = %name, flow = ?info.flow, "sign-in started");
         self.emit(keyfob_proto::Event::SigninStarted {
-            account: p.name.clone(),
-            flow,
+            account: name.clone(),
+            flow: info.flow,
             user_code: info.user_code.clone(),
             verification_uri: info.verification_uri.clone(),
             verification_uri_complete: info.verification_uri_complete.clone(),
@@ -232,8 +285,9 @@ impl Agent {
         });
         tokio::spawn(async move {
             let outcome = match task.await {
-                Ok(tr) => agent.store_grant(&name, tr, nonce.as_deref()).await,
-                Err(e) => Err(AgentError::from(e)),
+                Ok(Won::Oauth(tr)) => agent.store_grant(&name, tr, nonce.as_deref()).await,
+                Ok(Won::Plugin(o)) => agent.store_exec_grant(&name, o).await,
+                Err(e) => Err(e),
             };
             match &outcome {
                 Ok(_) => tracing::info!(account = %name, "signed in"),

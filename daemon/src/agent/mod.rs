@@ -10,6 +10,7 @@ mod lock_ops;
 mod login_ops;
 pub mod names;
 mod otp_ops;
+mod plugin_ops;
 mod secret_ops;
 mod token_backend;
 mod token_ops;

@@ -67,6 +67,7 @@ pub(super) fn issued(tr: &TokenResponse, id_token: Option<SecretString>) -> Issu
         refresh_token: tr
             .refresh_token()
             .map(|r| SecretString::from(r.secret().clone())),
+        fields: Default::default(),
     }
 }
 
@@ -82,6 +83,10 @@ impl Backend for Agent {
         let record = self.account_record(account).await?;
         if record.grant == AccountGrant::ClientCredentials {
             return Ok(Grant::ClientCredentials);
+        }
+        // An exchanged credential holds no grant of its own: its source account's is used.
+        if self.exchanges(&record) {
+            return Ok(Grant::Exchange);
         }
         match record.state {
             AccountState::SignedIn => Ok(Grant::RefreshToken),
@@ -106,6 +111,20 @@ impl Backend for Agent {
         let name = key.account.as_str();
         let failed = Refusal::Failed;
         let record = self.account_record(name).await.map_err(failed)?;
+        if self.exec_plugin(&record.provider).is_some() {
+            if matches!(with, Credential::Refresh(_)) {
+                self.mark_refresh(name, Some(now_secs()))
+                    .await
+                    .map_err(failed)?;
+            }
+            let outcome = self.exec_request(key, &record, with).await;
+            if matches!(outcome, Err(Refusal::Failed(_))) {
+                if let Err(me) = self.mark_refresh(name, None).await {
+                    tracing::warn!(account = %name, error = %me, "cannot clear the in-flight mark");
+                }
+            }
+            return outcome;
+        }
         let (ep, creds) = self.provider_for(name).await.map_err(failed)?;
         let rt = match with {
             Credential::ClientCredentials => {
@@ -126,6 +145,11 @@ impl Backend for Agent {
                 return Ok(issued(&tr, None));
             }
             Credential::Refresh(rt) => rt,
+            Credential::Exchange => {
+                return Err(failed(AgentError::Invalid(format!(
+                    "account {name:?} is not an exchanging plugin's account"
+                ))));
+            }
         };
         // Mark the refresh as in flight, so a crash before its result is stored is noticed.
         self.mark_refresh(name, Some(now_secs()))

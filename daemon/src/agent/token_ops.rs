@@ -28,6 +28,11 @@ fn result(t: CachedToken) -> TokenResult {
         id_token: None,
         claims: None,
         claims_unverified: false,
+        fields: t
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), Sensitive::new(v.expose_secret().to_owned())))
+            .collect(),
     }
 }
 

@@ -97,15 +97,34 @@ pub struct Integrations {
     pub env: Vec<String>,
 }
 
+/// What an exchanging exec plugin takes from its source account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exchanges {
+    /// The source account's ID token (AWS AssumeRoleWithWebIdentity, GCP workload identity).
+    IdToken,
+}
+
+/// The longest `[exec] timeout_secs` a manifest may ask for.
+pub const MAX_EXEC_TIMEOUT_SECS: u64 = 600;
+
 /// `kind = "exec"`: the program to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecSpec {
-    /// Path, relative to the plugin's folder or absolute.
+    /// Path, relative to the plugin's folder (for a bundled plugin: the folder holding
+    /// keyfobd), or absolute.
     pub command: String,
     /// Arguments.
     #[serde(default)]
     pub args: Vec<String>,
+    /// How long one call may take before the plugin is stopped (default 30 s).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// Set for a plugin that turns another account's token into its credential: the
+    /// account names that source account in its `source` parameter.
+    #[serde(default)]
+    pub exchanges: Option<Exchanges>,
 }
 
 /// A whole `plugin.toml`.
@@ -121,6 +140,7 @@ pub struct Manifest {
     /// Issuer URL for `oidc`; may hold `{param}` placeholders.
     pub issuer: Option<String>,
     /// Supported sign-in flows, the first being the default.
+    #[serde(default)]
     pub flows: Vec<Flow>,
     /// Default scopes.
     #[serde(default)]
@@ -139,6 +159,9 @@ pub struct Manifest {
     pub integrations: Integrations,
     /// For `kind = "exec"`.
     pub exec: Option<ExecSpec>,
+    /// The folder the manifest was loaded from (`None` for a bundled one).
+    #[serde(skip)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// A manifest problem; the message names the key.
@@ -187,6 +210,11 @@ fn placeholders(s: &str) -> Vec<String> {
 }
 
 impl Manifest {
+    /// The exec spec, for an exec plugin.
+    pub fn exec_spec(&self) -> Option<&ExecSpec> {
+        self.exec.as_ref().filter(|_| self.kind == Kind::Exec)
+    }
+
     /// Parses and validates `text`; `source_name` is used in messages.
     pub fn parse(source_name: &str, text: &str) -> Result<Self, ManifestError> {
         let err = |message: String| ManifestError {
@@ -210,7 +238,7 @@ impl Manifest {
                 self.id
             ));
         }
-        if self.flows.is_empty() {
+        if self.flows.is_empty() && self.kind != Kind::Exec {
             return Err(
                 "flows must name at least one of \"device\", \"browser\", \"client_credentials\""
                     .into(),
@@ -260,8 +288,31 @@ impl Manifest {
                 }
             }
             Kind::Exec => {
-                if self.exec.is_none() {
+                let Some(exec) = &self.exec else {
                     return Err("kind = \"exec\" needs an [exec] table with command".into());
+                };
+                if exec.command.trim().is_empty() {
+                    return Err("exec.command is empty".into());
+                }
+                if exec
+                    .timeout_secs
+                    .is_some_and(|t| t == 0 || t > MAX_EXEC_TIMEOUT_SECS)
+                {
+                    return Err(format!(
+                        "exec.timeout_secs must be between 1 and {MAX_EXEC_TIMEOUT_SECS}"
+                    ));
+                }
+                if exec.exchanges.is_some() && !self.params.contains_key("source") {
+                    return Err(
+                        "exec.exchanges needs a [params.source] (the account whose token is exchanged)"
+                            .into(),
+                    );
+                }
+                if !self.flows.is_empty() {
+                    return Err(
+                        "flows are for oauth2 and oidc; an exec plugin signs in through its own login method"
+                            .into(),
+                    );
                 }
             }
         }

@@ -1,13 +1,19 @@
-//! Provider plugins: the bundled manifests (compiled in from `plugins/`) and user plugins
-//! from the config directory.
+//! Provider plugins: the bundled manifests (compiled in from `plugins/`; a bundled exec
+//! plugin's executable is installed beside keyfobd) and user plugins from the config
+//! directory.
 
+pub mod exec;
 pub mod manifest;
 
 pub use manifest::{Flow, Kind, Manifest, ManifestError};
 use std::path::Path;
 
 /// The bundled manifests, as shipped in the repository's `plugins/` folder.
-const BUNDLED: [(&str, &str); 5] = [
+const BUNDLED: [(&str, &str); 6] = [
+    (
+        "aws-sts",
+        include_str!("../../../plugins/aws-sts/plugin.toml"),
+    ),
     (
         "github",
         include_str!("../../../plugins/github/plugin.toml"),
@@ -51,7 +57,10 @@ pub fn load_dir(dir: &Path) -> (Vec<Manifest>, Vec<ManifestError>) {
         let name = p.display().to_string();
         match std::fs::read_to_string(&p) {
             Ok(text) => match Manifest::parse(&name, &text) {
-                Ok(m) => good.push(m),
+                Ok(mut m) => {
+                    m.dir = p.parent().map(Path::to_path_buf);
+                    good.push(m)
+                }
                 Err(e) => bad.push(e),
             },
             Err(e) => bad.push(ManifestError {

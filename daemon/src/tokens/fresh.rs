@@ -21,6 +21,8 @@ pub struct CachedToken {
     pub id_token: Option<SecretString>,
     /// When it was obtained (its lifetime is `expires_at - obtained_at`).
     pub obtained_at: SystemTime,
+    /// Further named parts of the credential (an exec plugin's); empty for OAuth.
+    pub fields: std::collections::BTreeMap<String, SecretString>,
 }
 
 impl std::fmt::Debug for CachedToken {
@@ -114,6 +116,7 @@ mod tests {
             scopes: vec![],
             id_token: None,
             obtained_at: obtained,
+            fields: Default::default(),
         }
     }
 

@@ -61,6 +61,8 @@ pub enum Grant {
     RefreshToken,
     /// With the client's own credentials (no refresh token).
     ClientCredentials,
+    /// By exchanging another account's token (an exec plugin; no refresh token).
+    Exchange,
 }
 
 /// What one provider call is made with.
@@ -69,6 +71,8 @@ pub enum Credential<'a> {
     Refresh(&'a SecretString),
     /// The client's credentials.
     ClientCredentials,
+    /// Another account's token, exchanged.
+    Exchange,
 }
 
 /// A provider's answer.
@@ -86,6 +90,9 @@ pub struct Issued {
     pub id_token: Option<SecretString>,
     /// A new refresh token, if the provider sent one (it rotated).
     pub refresh_token: Option<SecretString>,
+    /// Further named parts of a credential that is more than one token (an exec plugin's
+    /// AWS keys); empty for OAuth.
+    pub fields: BTreeMap<String, SecretString>,
 }
 
 /// Why a provider call gave no token.
@@ -351,7 +358,7 @@ impl Broker {
         }
         let grant = backend.prepare(account).await?;
         let presented: Option<SecretString> = match grant {
-            Grant::ClientCredentials => None,
+            Grant::ClientCredentials | Grant::Exchange => None,
             Grant::RefreshToken => Some(match g.pending.clone() {
                 // The unsaved rotated token is the only valid one: store it before anything
                 // else, and call no provider while it is held in memory only.
@@ -367,9 +374,10 @@ impl Broker {
                 },
             }),
         };
-        let with = match &presented {
-            Some(t) => Credential::Refresh(t),
-            None => Credential::ClientCredentials,
+        let with = match (&presented, grant) {
+            (Some(t), _) => Credential::Refresh(t),
+            (None, Grant::Exchange) => Credential::Exchange,
+            (None, _) => Credential::ClientCredentials,
         };
         match backend.request(key, with).await {
             Ok(mut issued) => {
@@ -422,6 +430,7 @@ impl Broker {
             scopes: Vec::new(),
             id_token: None,
             refresh_token: None,
+            fields: BTreeMap::new(),
         };
         Ok(self.cache_issued(key, issued))
     }
@@ -471,6 +480,7 @@ impl Broker {
             scopes: issued.scopes,
             id_token,
             obtained_at: now,
+            fields: issued.fields,
         };
         lock(&self.cache).insert(key.clone(), t.clone());
         t
