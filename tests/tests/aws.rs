@@ -5,7 +5,7 @@
 //! tests/idp. The STS endpoint records every call and the web identity token it was sent.
 
 use keyfob_e2e::idp::Idp;
-use keyfob_e2e::{TestEnv, bin, tool, wait_until};
+use keyfob_e2e::{TestEnv, bin, wait_until};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;
@@ -41,7 +41,17 @@ srv = make_server("127.0.0.1", 0, app, threaded=True)
 open(port_file, "w").write(str(srv.server_port))
 srv.serve_forever()
 "#;
-        let child = tool("python3", "python3")
+        // scripts/test makes a virtualenv with moto and names its python here.
+        let python = std::env::var("KEYFOB_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let has_moto = std::process::Command::new(&python)
+            .args(["-c", "import moto.server, werkzeug"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            has_moto,
+            "{python} cannot import moto's server: `pip install 'moto[server]'`, or run scripts/test (it sets KEYFOB_TEST_PYTHON)"
+        );
+        let child = std::process::Command::new(&python)
             .args(["-c", server])
             .arg(&calls)
             .arg(&port_file)
