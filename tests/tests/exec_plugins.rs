@@ -163,7 +163,7 @@ fn a_plugin_that_says_the_grant_ended_makes_the_account_need_a_sign_in() {
 
 #[test]
 fn a_plugin_runs_with_a_minimal_environment_without_the_daemons_secrets() {
-    let (env, dir) = signed_in_with("minimal", "    exit 1", "");
+    let (_env, dir) = signed_in_with("minimal", "    exit 1", "");
     let seen = std::fs::read_to_string(dir.join("env.seen")).unwrap();
     let names: Vec<&str> = seen
         .lines()
