@@ -243,7 +243,7 @@ fn the_worked_example_in_the_plugin_guide_signs_in_mints_tokens_and_keeps_its_ke
     assert_eq!(parts.len(), 3, "not a JWT: {token}");
     // The token is signed with the key (HS256), checked here with openssl.
     let out = keyfob_e2e::output_with_input(
-        &mut std::process::Command::new("sh").args([
+        std::process::Command::new("sh").args([
             "-c",
             &format!("openssl dgst -sha256 -mac HMAC -macopt key:{secret} -binary | basenc --base64url | tr -d '=\\n'"),
         ]),

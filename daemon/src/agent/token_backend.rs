@@ -118,10 +118,10 @@ impl Backend for Agent {
                     .map_err(failed)?;
             }
             let outcome = self.exec_request(key, &record, with).await;
-            if matches!(outcome, Err(Refusal::Failed(_))) {
-                if let Err(me) = self.mark_refresh(name, None).await {
-                    tracing::warn!(account = %name, error = %me, "cannot clear the in-flight mark");
-                }
+            if matches!(outcome, Err(Refusal::Failed(_)))
+                && let Err(me) = self.mark_refresh(name, None).await
+            {
+                tracing::warn!(account = %name, error = %me, "cannot clear the in-flight mark");
             }
             return outcome;
         }

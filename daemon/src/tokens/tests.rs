@@ -109,6 +109,7 @@ impl Backend for Fake {
             scopes: vec![],
             id_token: None,
             refresh_token: Some(SecretString::from(format!("r{n}"))),
+            fields: Default::default(),
         })
     }
 
@@ -296,6 +297,7 @@ async fn a_sign_in_during_a_refresh_waits_for_it_and_its_grant_is_the_one_kept()
         scopes: vec![],
         id_token: None,
         refresh_token: None,
+        fields: Default::default(),
     });
     assert_eq!(fake.stored().as_deref(), Some("signed-in"));
     let t = broker
