@@ -282,3 +282,106 @@ fn adding_an_aws_account_checks_its_source_and_settings() {
     let e = err(env.keyfob(&["aws-credential-process", "x"]));
     assert!(e.contains("endpoint") && e.contains("https"), "{e}");
 }
+
+/// `account add x --provider aws-sts` naming `work` as the source and an endpoint that would
+/// collect its ID token.
+const COLLECTOR: [&str; 11] = [
+    "account",
+    "add",
+    "x",
+    "--provider",
+    "aws-sts",
+    "--param",
+    "source=work",
+    "--param",
+    "role_arn=arn:aws:iam::123456789012:role/deploy",
+    "--param",
+    "endpoint=http://127.0.0.1:9/collect",
+];
+
+#[test]
+fn an_unapproved_script_cannot_add_an_account_that_sends_anothers_id_token_to_its_endpoint() {
+    let idp = Idp::start(3600);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    // The built-in policy: a new client asks a person for an ID token; admin is open.
+    env.write_config("");
+    env.ok(&["daemon", "stop"]);
+    let script = env.root().join("collect.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec {} \"$@\"\n", bin("keyfob").display()),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&script, 0o755);
+    let out = env
+        .command_of("sh", &[script.to_str().unwrap()])
+        .args(COLLECTOR)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "the script added it: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!env.ok(&["account", "list"]).contains("aws-sts"));
+}
+
+#[test]
+fn an_admin_key_for_one_account_cannot_make_it_exchange_another_accounts_id_token() {
+    let idp = Idp::start(3600);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    let key = keyfob_e2e::approver::approved(
+        &env,
+        &[
+            "key",
+            "create",
+            "--name",
+            "prov",
+            "--account",
+            "x",
+            "--ops",
+            "admin",
+            "--ttl",
+            "1h",
+        ],
+        "allowing admin on \"x\"",
+    );
+    let with_key = |args: &[&str]| {
+        env.keyfob_cmd(args)
+            .env("KEYFOB_KEY", key.trim())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = with_key(&COLLECTOR);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "the key added it: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!env.ok(&["account", "list"]).contains("aws-sts"));
+    // The key may add an account of its own name that takes nobody's token.
+    let own = with_key(&[
+        "account",
+        "add",
+        "x",
+        "--provider",
+        "oidc",
+        "--issuer",
+        &idp.issuer,
+        "--client-id",
+        "keyfob-native",
+    ]);
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+}

@@ -125,6 +125,14 @@ pub fn run(ctx: &Ctx, action: AccountCmd) -> CliResult {
             if ctx.json {
                 ctx.print_json(&info)
             } else {
+                if info.state == AccountState::SignedIn {
+                    // An exchanged credential (aws-sts): nothing to sign in to.
+                    eprintln!(
+                        "added account {} ({}); ready: `keyfob token {}`",
+                        info.name, info.provider, info.name
+                    );
+                    return Ok(());
+                }
                 eprintln!(
                     "added account {} ({}); sign in with `keyfob login {}`",
                     info.name, info.provider, info.name

@@ -362,13 +362,26 @@ impl Agent {
     /// `logout`: revoke at the provider when possible, then delete the local grant. Local
     /// deletion happens even when revocation fails, and the result says which happened.
     pub async fn logout(&self, p: NameParams) -> Result<LogoutResult, AgentError> {
-        {
-            let st = self.state.lock().await;
-            if !st.get().accounts.contains_key(&p.name) {
-                return Err(not_found(&p.name));
-            }
-        }
+        let record = self.account_record(&p.name).await?;
         let mut turn = self.tokens.turn(&p.name).await;
+        // An exchanged credential holds no grant of its own: only its cached credentials go,
+        // and it stays usable while its source is signed in.
+        if self.exchanges(&record) {
+            turn.remove(self).await?;
+            let source = record
+                .params
+                .get(super::plugin_ops::SOURCE)
+                .cloned()
+                .unwrap_or_default();
+            return Ok(LogoutResult {
+                revoked: false,
+                revocation_detail: Some(format!(
+                    "{:?} holds no grant of its own, only credentials made from the ID token of {source:?}: those were deleted; sign out of {source:?} (`keyfob logout {source}`) or remove this account to stop it",
+                    p.name
+                )),
+                deleted_local: true,
+            });
+        }
         // The grant: a refresh token, or a lasting access token (providers without refresh).
         let grant = match turn.refresh_token(self).await? {
             Some(rt) => Some((rt, "refresh_token")),
@@ -376,7 +389,6 @@ impl Agent {
                 .await?
                 .map(|t| (t, "access_token")),
         };
-        let record = self.account_record(&p.name).await?;
         let exec = self.exec_plugin(&record.provider).is_some();
         let (revoked, revocation_detail) = match &grant {
             None => (false, Some("no token was stored".to_owned())),
