@@ -55,6 +55,18 @@ pub enum Need<'a> {
         /// The question, as the person reads it.
         detail: String,
     },
+    /// An account made from another account's ID token (an exchanging exec plugin, which
+    /// sends that token to an endpoint the new account names): admin on the new account, and,
+    /// as for any widening, a person's yes every time; an agent key only within the source's
+    /// `id_token` it holds itself.
+    Derive {
+        /// The account added.
+        account: &'a str,
+        /// The account whose ID token it takes.
+        source: &'a str,
+        /// The question, as the person reads it.
+        detail: String,
+    },
     /// Answering approval prompts.
     Approver,
     /// Unlocking the agent.
@@ -67,6 +79,7 @@ impl Need<'_> {
         match self {
             Need::Use(_, s) | Need::CodeAt(s, _) | Need::Admin(Some(s)) => Some(s),
             Need::Widen { subject, .. } => Some(subject),
+            Need::Derive { account, .. } => Some(account),
             _ => None,
         }
     }
@@ -721,11 +734,21 @@ pub struct ProviderCheck {
 method!(
     /// Adds an account (no sign-in yet).
     AccountAdd, "account.add", AccountAddParams, AccountInfo,
-    // An account that exchanges another's ID token (`--param source=…`) hands that token to
-    // a plugin and an endpoint of the adder's choosing: adding one needs the right to the
-    // source's ID token itself.
+    // An account that exchanges another's ID token (`--param source=…`) hands that token,
+    // on every exchange, to a plugin and an endpoint of the adder's choosing.
     need = |p| match p.params.get("source") {
-        Some(source) => Need::Use(Operation::IdToken, source),
+        Some(source) => Need::Derive {
+            account: &p.name,
+            source,
+            detail: format!(
+                "add account {:?} ({}), which sends the ID token of {source:?} to {}",
+                p.name,
+                p.provider,
+                p.params
+                    .get("endpoint")
+                    .map_or("the plugin's default endpoint", String::as_str)
+            ),
+        },
         None => Need::Admin(Some(&p.name)),
     }
 );

@@ -93,26 +93,36 @@ const AWS: &str = "/usr/bin/aws";
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
 
-/// An account `work` signed in at tests/idp, and `aws-dev` exchanging its ID token at `sts`.
+/// An account `work` signed in at tests/idp, and `aws-dev` exchanging its ID token at `sts`
+/// (added with a person's yes, which the prompt asks naming the endpoint).
 fn setup(idp: &Idp, sts: &Sts) -> TestEnv {
     let env = TestEnv::new();
     env.add_account("work", &idp.issuer);
     env.device_login("work", idp);
-    env.ok(&[
-        "account",
-        "add",
-        "aws-dev",
-        "--provider",
-        "aws-sts",
-        "--param",
-        "source=work",
-        "--param",
-        &format!("role_arn={ROLE}"),
-        "--param",
-        &format!("endpoint={}", sts.url),
-        "--param",
-        "duration_secs=900",
-    ]);
+    let endpoint = format!("endpoint={}", sts.url);
+    let role = format!("role_arn={ROLE}");
+    keyfob_e2e::approver::approved(
+        &env,
+        &[
+            "account",
+            "add",
+            "aws-dev",
+            "--provider",
+            "aws-sts",
+            "--param",
+            "source=work",
+            "--param",
+            &role,
+            "--param",
+            &endpoint,
+            "--param",
+            "duration_secs=900",
+        ],
+        &format!(
+            "add account \"aws-dev\" (aws-sts), which sends the ID token of \"work\" to {}",
+            sts.url
+        ),
+    );
     env
 }
 
@@ -250,6 +260,11 @@ fn aws_credentials_for_an_account_whose_source_needs_a_sign_in_fail_with_one_lin
 fn adding_an_aws_account_checks_its_source_and_settings() {
     let idp = Idp::start(3600);
     let env = TestEnv::new();
+    // No person asked here: these are the daemon's own checks.
+    env.write_config(&format!(
+        "{}widen_access = \"never\"\n",
+        keyfob_e2e::NO_PROMPTS
+    ));
     env.add_account("work", &idp.issuer);
     let add = |params: &[&str]| {
         let mut args = vec!["account", "add", "x", "--provider", "aws-sts"];
@@ -263,6 +278,16 @@ fn adding_an_aws_account_checks_its_source_and_settings() {
     assert!(err(add(&["source=work"])).contains("role_arn"));
     assert!(err(add(&["source=nobody", &role])).contains("no account \"nobody\""));
     assert!(err(add(&["source=x", &role])).contains("own token"));
+    env.ok(&[
+        "account",
+        "add",
+        "gh",
+        "--provider",
+        "github",
+        "--client-id",
+        "Iv1.x",
+    ]);
+    assert!(err(add(&["source=gh", &role])).contains("not an OpenID Connect account"));
     assert!(err(add(&["source=work", &role, "colour=red"])).contains("colour"));
     // A bad endpoint is refused by the plugin when it runs, naming the setting.
     env.ok(&[
@@ -384,4 +409,22 @@ fn an_admin_key_for_one_account_cannot_make_it_exchange_another_accounts_id_toke
         "{}",
         String::from_utf8_lossy(&own.stderr)
     );
+}
+
+#[test]
+fn signing_out_of_the_source_stops_the_credentials_made_from_its_id_token() {
+    let idp = Idp::start(3600);
+    let sts = Sts::start(&tempfile::tempdir().unwrap().keep());
+    let env = setup(&idp, &sts);
+    let first = env.ok(&["aws-credential-process", "aws-dev"]);
+    assert!(first.contains("AccessKeyId"));
+    env.ok(&["logout", "work"]);
+    let out = env.keyfob(&["aws-credential-process", "aws-dev"]);
+    assert!(
+        !out.status.success(),
+        "cached credentials outlived the source's sign-out"
+    );
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keyfob login work"));
+    assert_eq!(sts.tokens().len(), 1);
 }

@@ -258,3 +258,57 @@ fn the_worked_example_in_the_plugin_guide_signs_in_mints_tokens_and_keeps_its_ke
     assert_eq!(env.ok(&["token", "ci"]).trim(), token);
     env.assert_logs_free_of(&[secret]);
 }
+
+#[test]
+fn a_plugin_claiming_an_endless_credential_does_not_bring_the_daemon_down() {
+    let env = TestEnv::new();
+    install(
+        &env,
+        "endless",
+        r#"#!/bin/sh
+req=$(cat)
+case "$req" in
+  *'"method":"describe"'*) echo '{"jsonrpc":"2.0","id":1,"result":{"methods":["login"]}}' ;;
+  *) echo '{"jsonrpc":"2.0","id":1,"result":{"credential":{"token":"t-endless","expires_in":18446744073709551615}}}' ;;
+esac
+"#,
+        "",
+    );
+    env.ok(&["account", "add", "acct", "--provider", "endless"]);
+    let pid = env.daemon_pid();
+    env.ok(&["login", "acct"]);
+    assert_eq!(env.ok(&["token", "acct"]).trim(), "t-endless");
+    assert_eq!(env.daemon_pid(), pid, "the daemon was replaced");
+}
+
+#[test]
+fn a_plugin_leaving_a_background_child_does_not_leave_it_running() {
+    let env = TestEnv::new();
+    let dir = install(
+        &env,
+        "leaves",
+        r#"#!/bin/sh
+req=$(cat)
+case "$req" in
+  *'"method":"describe"'*) echo '{"jsonrpc":"2.0","id":1,"result":{"methods":["login"]}}' ;;
+  *)
+    sleep 300 </dev/null >/dev/null 2>&1 &
+    echo $! > ./bg
+    echo '{"jsonrpc":"2.0","id":1,"result":{"credential":{"token":"t1","expires_in":300}}}' ;;
+esac
+"#,
+        "",
+    );
+    env.ok(&["account", "add", "acct", "--provider", "leaves"]);
+    env.ok(&["login", "acct"]);
+    let pid = std::fs::read_to_string(dir.join("bg")).unwrap();
+    let pid = pid.trim();
+    wait_until(
+        Duration::from_secs(10),
+        "the plugin's child to be gone",
+        || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.is_empty() || stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'))
+        },
+    );
+}

@@ -298,7 +298,7 @@ fn aws(ctx: &Ctx, account: String, profile: Option<String>, dry_run: bool) -> Cl
         ));
     }
     let profile = profile.unwrap_or_else(|| account.clone());
-    let line = format!("{} aws-credential-process {account}", me()?);
+    let line = format!("{} aws-credential-process {account}", shell_quoted(&me()?));
     let file = std::env::var_os("AWS_CONFIG_FILE")
         .map(PathBuf::from)
         .map_or_else(|| home().map(|h| h.join(".aws").join("config")), Ok)?;
@@ -354,4 +354,29 @@ fn aws(ctx: &Ctx, account: String, profile: Option<String>, dry_run: bool) -> Cl
     ]))?;
     println!("aws: use it with `aws --profile {profile} …` or AWS_PROFILE={profile}");
     Ok(())
+}
+
+/// `word` as one word of a command line that the AWS CLI splits like a POSIX shell.
+fn shell_quoted(word: &str) -> String {
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c));
+    if plain && !word.is_empty() {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_path_with_spaces_stays_one_word() {
+        assert_eq!(super::shell_quoted("/usr/bin/keyfob"), "/usr/bin/keyfob");
+        assert_eq!(
+            super::shell_quoted("/opt/my tools/keyfob"),
+            "'/opt/my tools/keyfob'"
+        );
+        assert_eq!(super::shell_quoted("/a'b"), r"'/a'\''b'");
+    }
 }

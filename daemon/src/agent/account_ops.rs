@@ -351,6 +351,7 @@ impl Agent {
         if let Err(e) = turn.remove(self).await {
             tracing::warn!(account = %p.name, error = %e, "could not delete a removed account's refresh token");
         }
+        self.drop_derived(&p.name).await;
         if let Err(e) = self.vault.delete(&vault_key(CLIENT_SECRET, &p.name)).await {
             tracing::warn!(account = %p.name, error = %e, "could not delete a removed account's client secret");
         }
@@ -418,6 +419,7 @@ impl Agent {
         };
         turn.remove(self).await?;
         self.auth.forget(&p.name);
+        self.drop_derived(&p.name).await;
         self.update_account(&p.name, |a| {
             a.state = AccountState::SignedOut;
             a.detail = None;

@@ -64,6 +64,12 @@ fn issued(o: Obtained) -> Issued {
     }
 }
 
+/// Which kind of call an answer came from.
+enum WithKind {
+    Exchange,
+    Other,
+}
+
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, AgentError>> + Send + 'a>>;
 
 impl Agent {
@@ -118,9 +124,9 @@ impl Agent {
                     "--param source={source}: there is no account {source:?}; add and sign in to the account whose ID token is exchanged first (`keyfob account list`)"
                 ))
             })?;
-            if self.exchanges(&record) {
+            if self.exchanges(&record) || record.issuer.is_none() {
                 return Err(AgentError::Invalid(format!(
-                    "--param source={source}: {source:?} is itself an exchanged credential; name the account that signs in at an OpenID provider"
+                    "--param source={source}: {source:?} has no ID tokens to exchange (it is not an OpenID Connect account); name an account that signs in at an OpenID provider"
                 )));
             }
         }
@@ -157,6 +163,10 @@ impl Agent {
             ))));
         }
         let params = settings(m, &record.params);
+        let with_kind = match with {
+            Credential::Exchange => WithKind::Exchange,
+            _ => WithKind::Other,
+        };
         let obtained: Result<Obtained, PluginError> = match with {
             Credential::Refresh(material) => {
                 let body = serde_json::json!({
@@ -168,6 +178,18 @@ impl Agent {
             }
             Credential::Exchange => {
                 let source = params.get(SOURCE).cloned().unwrap_or_default();
+                // Checked again here: a source removed and added again as an exchanged
+                // credential would otherwise make two accounts wait on each other.
+                let src = self.account_record(&source).await.map_err(|_| {
+                    failed(AgentError::NeedsLogin(format!(
+                        "account {name:?} exchanges the ID token of {source:?}, which no longer exists: add it again, or remove {name:?}"
+                    )))
+                })?;
+                if self.exchanges(&src) {
+                    return Err(failed(AgentError::Invalid(format!(
+                        "account {name:?} exchanges the ID token of {source:?}, which is itself an exchanged credential: remove {name:?} and add it with an OpenID Connect source"
+                    ))));
+                }
                 let subject = self.subject_token(&source).await.map_err(failed)?;
                 let body = serde_json::json!({
                     "account": name,
@@ -189,7 +211,10 @@ impl Agent {
                 tracing::info!(account = %name, plugin = %m.id, rotated = o.material.is_some(), "credential obtained from plugin");
                 Ok(issued(o))
             }
-            Err(e) if e.grant_ended() => Err(Refusal::GrantEnded(e.to_string())),
+            // An exchanged credential holds no grant to end: its source's sign-in is what counts.
+            Err(e) if e.grant_ended() && !matches!(with_kind, WithKind::Exchange) => {
+                Err(Refusal::GrantEnded(e.to_string()))
+            }
             Err(e) => Err(failed(e.into())),
         }
     }
@@ -215,8 +240,17 @@ impl Agent {
             if let Some(id) = current(&t) {
                 return Ok(id);
             }
-            let want = Freshness::Replacing(t.obtained_at);
-            let t = self.tokens.token(&key, want, self).await?;
+            // A refresh for the ID token alone, at most once a minute: a provider that sends
+            // none with its refreshes must not get a refresh (and a rotation) per call.
+            let age = std::time::SystemTime::now()
+                .duration_since(t.obtained_at)
+                .unwrap_or_default();
+            let t = if age >= Duration::from_secs(SUBJECT_MIN_TTL) {
+                let want = Freshness::Replacing(t.obtained_at);
+                self.tokens.token(&key, want, self).await?
+            } else {
+                t
+            };
             current(&t).ok_or_else(|| {
                 AgentError::Invalid(format!(
                     "account {source:?} holds no current ID token to exchange: its provider sent none with its last refresh (an OAuth-only provider, or scopes without openid)"
@@ -249,6 +283,26 @@ impl Agent {
             "params": settings(m, &record.params),
         });
         Ok(async move { Ok(host.call::<Obtained>("login", &body, &[]).await?) })
+    }
+
+    /// Drops the cached credentials of every account made from `source`'s ID token (it signed
+    /// out, was removed, or needs a new sign-in).
+    pub(super) async fn drop_derived(&self, source: &str) {
+        let derived: Vec<String> = {
+            let st = self.state.lock().await;
+            st.get()
+                .accounts
+                .iter()
+                .filter(|(_, r)| {
+                    r.params.get(SOURCE).is_some_and(|s| s == source) && self.exchanges(r)
+                })
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        for name in derived {
+            self.tokens.drop_cached(&name);
+            tracing::info!(account = %name, source, "dropped credentials made from a source that signed out");
+        }
     }
 
     /// Revokes `material` through the plugin: whether it did, and why not.

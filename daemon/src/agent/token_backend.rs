@@ -275,6 +275,7 @@ impl Backend for Agent {
         if let Err(e) = res {
             return e;
         }
+        self.drop_derived(account).await;
         tracing::warn!(account, "grant refused; the account needs a new sign-in");
         needs_login(account, &detail)
     }

@@ -243,12 +243,11 @@ impl Host {
         );
         let (reply, stderr) = self.run(method, &request).await;
         let outcome = reply.and_then(|bytes| self.decode::<T>(method, &bytes, secrets));
+        // Only a failure's stderr is logged: after a success it may hold the new credential,
+        // which the daemon cannot know to cut out.
         if let Err(e) = &outcome {
             let tail = scrub(&String::from_utf8_lossy(&stderr), secrets);
             tracing::warn!(plugin = %self.plugin, method, error = %e, stderr_tail = %tail.trim_end(), "plugin call failed");
-        } else if !stderr.is_empty() {
-            let tail = scrub(&String::from_utf8_lossy(&stderr), secrets);
-            tracing::debug!(plugin = %self.plugin, method, stderr_tail = %tail.trim_end(), "plugin stderr");
         }
         outcome
     }
@@ -321,16 +320,20 @@ impl Host {
             Ok((Ok(reply), Ok(status))) if status.success() => Ok(reply),
             Ok((Ok(_), Ok(status))) => Err(self.crashed(method, status.to_string())),
         };
-        if outcome.is_err() {
-            // Stop it and whatever it started; a plugin that already exited is no error.
-            if let Some(pid) = pgid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
+        // Stop it and whatever it started, answered or not: nothing of a call outlives it. (A
+        // plugin that already exited with no children left is no error.)
+        if let Some(pid) = pgid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
         drop(child);
-        let stderr = match tokio::time::timeout(Duration::from_secs(1), tail).await {
+        let mut tail = tail;
+        let stderr = match tokio::time::timeout(Duration::from_secs(1), &mut tail).await {
             Ok(Ok(t)) => t,
-            _ => Vec::new(),
+            _ => {
+                // Something that escaped the group still holds stderr: stop reading it.
+                tail.abort();
+                Vec::new()
+            }
         };
         (outcome, stderr)
     }
@@ -388,7 +391,7 @@ impl Host {
             (_, Some(e)) => Err(PluginError::Refused {
                 plugin: self.plugin.clone(),
                 code: e.code,
-                message: scrub(&e.message, secrets),
+                message: clean_message(&e.message, secrets),
             }),
             (Some(v), None) => Ok(v),
             (None, None) => Err(garbage("neither \"result\" nor \"error\"".into())),
@@ -410,14 +413,40 @@ fn classify(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// `text` with each of `secrets` replaced by "[redacted]".
+/// `text` with each of `secrets` (as is, and as it looks inside a JSON string) replaced by
+/// "[redacted]".
 fn scrub(text: &str, secrets: &[&SecretString]) -> String {
     let mut out = text.to_owned();
     for s in secrets {
         let s = s.expose_secret();
-        if !s.is_empty() {
-            out = out.replace(s, "[redacted]");
+        if s.is_empty() {
+            continue;
         }
+        out = out.replace(s, "[redacted]");
+        let escaped = Zeroizing::new(serde_json::to_string(s).unwrap_or_default());
+        let inner = escaped.trim_start_matches('"').trim_end_matches('"');
+        if !inner.is_empty() && inner != s {
+            out = out.replace(inner, "[redacted]");
+        }
+    }
+    out
+}
+
+/// The longest plugin error message passed on.
+const MESSAGE_LIMIT: usize = 500;
+
+/// A plugin's error message as it may reach a person, the state file and the log: secrets cut
+/// out, control characters dropped, bounded.
+fn clean_message(text: &str, secrets: &[&SecretString]) -> String {
+    let scrubbed = scrub(text, secrets);
+    let mut out: String = scrubbed.chars().filter(|c| !c.is_control()).collect();
+    if out.len() > MESSAGE_LIMIT {
+        let mut cut = MESSAGE_LIMIT;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
     }
     out
 }
@@ -458,6 +487,7 @@ async fn read_limited(
 /// Reads `r` to its end, keeping the last [`STDERR_TAIL`] bytes.
 async fn read_tail(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
     let mut tail = Vec::new();
+    let mut cut = false;
     let mut chunk = [0u8; 4096];
     while let Ok(n) = r.read(&mut chunk).await {
         if n == 0 {
@@ -466,7 +496,12 @@ async fn read_tail(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
         tail.extend_from_slice(&chunk[..n]);
         if tail.len() > STDERR_TAIL {
             tail.drain(..tail.len() - STDERR_TAIL);
+            cut = true;
         }
+    }
+    // A cut line may hold the end of a secret that no longer matches: drop it.
+    if cut && let Some(nl) = tail.iter().position(|&b| b == b'\n') {
+        tail.drain(..=nl);
     }
     tail
 }
@@ -480,6 +515,23 @@ mod tests {
         let a = SecretString::from("s3cr3t");
         let out = scrub("got s3cr3t twice: s3cr3t", &[&a]);
         assert_eq!(out, "got [redacted] twice: [redacted]");
+    }
+
+    #[test]
+    fn scrub_also_takes_out_a_secret_as_it_looks_inside_json() {
+        let pem = SecretString::from("-----BEGIN KEY-----\nabc\n-----END KEY-----");
+        let out = scrub(
+            r#"{"material":"-----BEGIN KEY-----\nabc\n-----END KEY-----"}"#,
+            &[&pem],
+        );
+        assert!(!out.contains("abc"), "{out}");
+    }
+
+    #[test]
+    fn messages_are_bounded_and_lose_control_characters() {
+        let m = clean_message(&format!("bad\x1b[31m{}", "x".repeat(2000)), &[]);
+        assert!(!m.contains('\x1b'));
+        assert!(m.len() <= MESSAGE_LIMIT + '…'.len_utf8());
     }
 
     #[test]

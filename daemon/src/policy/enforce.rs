@@ -45,7 +45,8 @@ impl Ledger<'_> {
     }
 }
 
-/// A check with the two-step needs ([`Need::CodeAt`], [`Need::Widen`]) taken apart.
+/// A check with the two-step needs ([`Need::CodeAt`], [`Need::Widen`], [`Need::Derive`])
+/// taken apart.
 #[derive(Debug, Clone, Copy)]
 enum Check<'a> {
     Open,
@@ -181,6 +182,27 @@ impl Access {
                     self.check(l, caller, method, admin).await?;
                 }
                 Ok(())
+            }
+            // Admin on the new account, then a widening to the source's ID token: a person's
+            // yes every time, never remembered.
+            Need::Derive {
+                account,
+                source,
+                detail,
+            } => {
+                let admin = Check::Admin {
+                    name: Some(account),
+                    while_locked: false,
+                };
+                self.check(l, caller, method, admin).await?;
+                self.check(l, caller, method, Check::Provision).await?;
+                let sources = [source.to_owned()];
+                let asked = Provisioned {
+                    accounts: &sources,
+                    ops: &[Operation::IdToken],
+                    ttl_secs: None,
+                };
+                self.widening(l, caller, method, asked, detail).await
             }
             Need::Widen {
                 subject: _,

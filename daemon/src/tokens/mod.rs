@@ -34,6 +34,9 @@ use tokio::sync::OwnedMutexGuard;
 const IN_USE: Duration = Duration::from_secs(15 * 60);
 /// Tokens living less than this are not refreshed ahead: it would be a refresh every tick.
 const MIN_AHEAD_LIFETIME: Duration = Duration::from_secs(20);
+/// The longest lifetime believed: a provider or plugin claiming more (or an absurd value that
+/// would overflow the clock) gets this.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Tokens of accounts in use are refreshed when this much lifetime is left (or a quarter of
 /// their life, for shorter-lived ones).
 const AHEAD: Duration = Duration::from_secs(75);
@@ -476,7 +479,7 @@ impl Broker {
         let t = CachedToken {
             access: issued.access,
             token_type: issued.token_type,
-            expires_at: issued.expires_in.map(|d| now + d),
+            expires_at: issued.expires_in.map(|d| now + d.min(MAX_LIFETIME)),
             scopes: issued.scopes,
             id_token,
             obtained_at: now,
@@ -484,6 +487,12 @@ impl Broker {
         };
         lock(&self.cache).insert(key.clone(), t.clone());
         t
+    }
+
+    /// Drops the cached tokens of `account` (credentials made from another account's token,
+    /// when that account signs out or is removed); its grant is untouched.
+    pub fn drop_cached(&self, account: &str) {
+        lock(&self.cache).retain(|k, _| k.account != account);
     }
 
     /// Forgets every cached token of `account`.
