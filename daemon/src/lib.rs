@@ -125,7 +125,11 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     // Handlers go in before anyone can see us ready, so an early SIGTERM is a clean stop.
     let signals = Signals::install()
         .map_err(|e| StartError::State(format!("cannot install signal handlers: {e}")))?;
-    let listener = claim.bind()?;
+    // A socket the service manager passed (systemd socket activation), else our own.
+    let listener = match server::activation::inherited(claim.socket())? {
+        Some(l) => l,
+        None => claim.bind()?,
+    };
     let auth = agent::auth::Auth::new(
         flows::http_client().map_err(|e| StartError::State(e.to_string()))?,
         load_plugins(&config_path),

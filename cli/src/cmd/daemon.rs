@@ -15,6 +15,19 @@ pub enum DaemonCmd {
     Stop,
     /// Show whether the agent runs, its pid, socket and vault.
     Status,
+    /// Run keyfobd as a user service: a systemd socket unit that starts it on the first
+    /// request (macOS: a launchd agent). Idempotent.
+    Install {
+        /// Print what would be written, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove what `install` wrote, stopping the service. Idempotent.
+    Uninstall {
+        /// Print what would be removed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Runs a daemon action.
@@ -23,6 +36,8 @@ pub fn run(ctx: &Ctx, action: DaemonCmd) -> CliResult {
         DaemonCmd::Start => start(ctx),
         DaemonCmd::Stop => stop(ctx),
         DaemonCmd::Status => status(ctx),
+        DaemonCmd::Install { dry_run } => super::service::install(ctx, dry_run),
+        DaemonCmd::Uninstall { dry_run } => super::service::uninstall(ctx, dry_run),
     }
 }
 

@@ -13,5 +13,6 @@ pub mod login;
 pub mod otp;
 pub mod run;
 pub mod secret;
+pub mod service;
 pub mod setup;
 pub mod token;

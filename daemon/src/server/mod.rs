@@ -1,5 +1,6 @@
 //! The local-socket server: binding, accepting, and one task per connection.
 
+pub mod activation;
 pub mod connection;
 mod dispatch;
 pub mod identity;
