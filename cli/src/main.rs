@@ -169,6 +169,14 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Write what a package installs besides the binaries into a directory: the manual pages
+    /// (man/: keyfob(1) and one per subcommand), shell completions (completions/) and the
+    /// systemd user units for /usr/bin/keyfobd (systemd/). scripts/package runs it.
+    #[command(hide = true)]
+    PackageFiles {
+        /// Where to write them.
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -256,6 +264,7 @@ fn main() -> ExitCode {
             cmd::completions::run(shell);
             Ok(())
         }
+        Command::PackageFiles { dir } => cmd::completions::package_files(&dir),
     };
     finish(result)
 }

@@ -20,10 +20,24 @@ struct Args {
     /// Config file (default: $KEYFOB_CONFIG, else $XDG_CONFIG_HOME/keyfob/config.toml).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Print the manual page, keyfobd(8), and exit (the packaging step runs it).
+    #[arg(long, hide = true)]
+    man_page: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.man_page {
+        use clap::CommandFactory;
+        let page = clap_mangen::Man::new(Args::command()).section("8");
+        return match page.render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("keyfobd: cannot write the manual page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KEYFOB_LOG")

@@ -17,7 +17,7 @@ const LAUNCHD_LABEL: &str = "dev.keyfob.keyfobd";
 /// `keyfob.socket`: the agent's socket, owned by the user's service manager.
 pub fn socket_unit(socket: &Path) -> String {
     format!(
-        "# Written by `keyfob daemon install`; `keyfob daemon uninstall` removes it.
+        "# Keyfob's agent socket (`keyfob daemon install` writes this unit; the package ships it).
 [Unit]
 Description=Keyfob credential agent socket
 Documentation=man:keyfobd(8)
@@ -37,7 +37,7 @@ WantedBy=sockets.target
 /// `keyfob.service`: keyfobd, started by the socket.
 pub fn service_unit(keyfobd: &Path) -> String {
     format!(
-        "# Written by `keyfob daemon install`; `keyfob daemon uninstall` removes it.
+        "# Keyfob's agent (`keyfob daemon install` writes this unit; the package ships it).
 [Unit]
 Description=Keyfob credential agent
 Documentation=man:keyfobd(8)
