@@ -10,6 +10,7 @@ pub mod ids;
 pub mod instance;
 #[cfg(target_os = "linux")]
 pub mod logind;
+pub mod memory;
 pub mod otp;
 pub mod plugins;
 pub mod policy;
@@ -173,6 +174,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     tokio::spawn(signals.forward_to(Arc::clone(&agent)));
     let ahead = tokio::spawn(Arc::clone(&agent).refresh_ahead_loop());
     tokio::spawn(Arc::clone(&agent).auto_lock_loop());
+    tokio::spawn(memory::after_bursts(Arc::clone(&agent)));
     #[cfg(target_os = "linux")]
     if agent.access.lock.on_session_lock() {
         tokio::spawn(logind::watch(Arc::clone(&agent)));

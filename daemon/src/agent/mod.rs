@@ -36,6 +36,8 @@ pub struct Agent {
     events: broadcast::Sender<Event>,
     started: Instant,
     connections: AtomicUsize,
+    /// The most connections open at once since the memory loop last looked.
+    peak_connections: AtomicUsize,
     socket: PathBuf,
     shutdown: watch::Sender<bool>,
     closing: watch::Sender<bool>,
@@ -93,6 +95,7 @@ impl Agent {
             events,
             started: Instant::now(),
             connections: AtomicUsize::new(0),
+            peak_connections: AtomicUsize::new(0),
             socket,
             shutdown,
             closing,
@@ -194,8 +197,19 @@ impl Agent {
 
     /// Counts a connection in; the guard counts it out.
     pub fn connection_opened(&self) -> ConnectionGuard<'_> {
-        self.connections.fetch_add(1, Ordering::Relaxed);
+        let now = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_connections.fetch_max(now, Ordering::Relaxed);
         ConnectionGuard(self)
+    }
+
+    /// Connections open now.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// The most connections open at once since the last call (which starts counting anew).
+    pub fn take_peak_connections(&self) -> usize {
+        self.peak_connections.swap(0, Ordering::Relaxed)
     }
 
     /// `daemon.status`.

@@ -1,0 +1,53 @@
+//! Giving freed memory back to the system after a burst of connections. glibc's allocator
+//! keeps freed heap pages for reuse, so a daemon that once served a thousand clients would
+//! otherwise stay that size all day (measured by the load test: 27 MB idle, 70 MB after).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the daemon looks whether it went idle after a burst.
+const LOOK_EVERY: Duration = Duration::from_secs(5);
+/// A burst: at least this many connections open at once since the last look.
+const BURST: usize = 32;
+
+/// Returns the allocator's free pages to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn give_back() {
+    // SAFETY: malloc_trim takes no pointers and only walks the allocator's own free lists,
+    // under the allocator's locks; glibc allows it from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Other allocators return memory by themselves.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn give_back() {}
+
+/// Gives memory back once all connections of a burst have closed. Runs until the daemon stops.
+pub async fn after_bursts(agent: Arc<crate::agent::Agent>) {
+    let mut shutdown = agent.shutdown_signal();
+    let mut tick = tokio::time::interval(LOOK_EVERY);
+    loop {
+        tokio::select! {
+            _ = crate::agent::stopped(&mut shutdown) => return,
+            _ = tick.tick() => {}
+        }
+        if agent.connection_count() == 0 && agent.take_peak_connections() >= BURST {
+            give_back();
+            tracing::debug!("gave freed memory back after a burst of connections");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn giving_back_is_safe_to_call_any_time() {
+        let v: Vec<Vec<u8>> = (0..1000).map(|i| vec![0u8; 1000 + i]).collect();
+        drop(v);
+        super::give_back();
+        super::give_back();
+    }
+}
