@@ -87,12 +87,12 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
                         tracing::warn!(error = %e, "cannot show the approval window");
                     }
                 }
-                // The last request is answered: the prompt goes away.
+                // The last request is answered: the prompt goes, web process and all.
                 Event::ApprovalResolved { .. }
                     if app.state::<AppState>().link.pending().is_empty() =>
                 {
                     if let Some(w) = app.get_webview_window("approval") {
-                        let _ = w.hide();
+                        let _ = w.destroy();
                     }
                 }
                 Event::SigninStarted { .. } => {
@@ -114,8 +114,19 @@ fn current_signin(slot: tauri::State<'_, SignInSlot>) -> Option<SignInView> {
     slot.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// Runs the app until Quit.
+/// Whether the tray icon is up (then the app lives on with no window open).
+fn tray_available(app: &tauri::AppHandle) -> bool {
+    app.state::<AppState>()
+        .tray
+        .lock()
+        .map(|t| t.available)
+        .unwrap_or(false)
+}
+
+/// Runs the app until Quit. With `--hidden` (the login autostart entry) and a tray icon, no
+/// window opens until one is needed.
 pub fn run() {
+    let hidden = std::env::args().skip(1).any(|a| a == "--hidden");
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KEYFOB_LOG")
@@ -160,32 +171,35 @@ pub fn run() {
                 .tray
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = mode;
-            windows::show_main(&handle)?;
+            // Without a tray icon there is no other way in: the window shows regardless.
+            if !hidden || !tray_available(&handle) {
+                windows::show_main(&handle)?;
+            }
             let h = handle.clone();
             tauri::async_runtime::spawn(daemon::run(link.clone(), move |heard| {
                 on_heard(&h, heard)
             }));
             Ok(())
         })
-        .on_window_event(|window, event| {
-            // With a tray icon, closing the main window hides it; the app lives in the tray.
-            if let tauri::WindowEvent::CloseRequested { api, .. } = event
-                && window.label() == "main"
-                && window
-                    .app_handle()
-                    .state::<AppState>()
-                    .tray
-                    .lock()
-                    .map(|t| t.available)
-                    .unwrap_or(false)
-            {
-                api.prevent_close();
-                let _ = window.hide();
-            }
-        })
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("keyfob-tray: {e}");
-        std::process::exit(1);
-    }
+        // A closed window is destroyed, not hidden: no web process lives while no window is
+        // shown. It is built again when needed.
+        .build(tauri::generate_context!());
+    let app = match result {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("keyfob-tray: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| {
+        // The last window closing ends the app only without a tray icon; Quit (an explicit
+        // exit code) always does.
+        if let tauri::RunEvent::ExitRequested {
+            code: None, api, ..
+        } = event
+            && tray_available(app)
+        {
+            api.prevent_exit();
+        }
+    });
 }

@@ -108,6 +108,22 @@ fn daemon_install_hands_the_socket_to_systemd_which_starts_keyfobd_on_the_first_
     assert!(first.contains("keyfob.socket"), "{first}");
     assert_eq!(systemctl(&env, &["is-active", "keyfob.socket"]), "active");
     assert_eq!(systemctl(&env, &["is-enabled", "keyfob.socket"]), "enabled");
+    // The tray app (built beside keyfob) starts hidden at login: a valid autostart entry.
+    let autostart = env.root().join("config/autostart/keyfob-tray.desktop");
+    let entry = std::fs::read_to_string(&autostart).expect("the tray's autostart entry");
+    assert!(entry.contains(&format!(
+        "Exec={} --hidden",
+        keyfob_e2e::bin("keyfob-tray").display()
+    )));
+    let valid = tool("desktop-file-validate", "desktop-file-utils")
+        .arg(&autostart)
+        .output()
+        .unwrap();
+    assert!(
+        valid.status.success(),
+        "{}",
+        String::from_utf8_lossy(&valid.stdout)
+    );
     assert!(!alive(before), "the old keyfobd still runs");
 
     // The first request starts keyfobd through the socket unit: systemd is its parent.

@@ -96,6 +96,38 @@ pub fn launchd_plist(keyfobd: &Path, log: &Path) -> String {
     )
 }
 
+/// The XDG autostart entry that starts the tray app hidden at login.
+pub fn autostart_entry(tray: &Path) -> String {
+    format!(
+        "# Written by `keyfob daemon install`; `keyfob daemon uninstall` removes it.
+[Desktop Entry]
+Type=Application
+Name=Keyfob
+Comment=Approve sign-ins and access to your credentials
+Exec={} --hidden
+Terminal=false
+NoDisplay=true
+X-GNOME-Autostart-enabled=true
+",
+        tray.display()
+    )
+}
+
+/// `$XDG_CONFIG_HOME/autostart/keyfob-tray.desktop`.
+fn autostart_path() -> CliResult<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .map_or_else(|| home().map(|h| h.join(".config")), Ok)?;
+    Ok(base.join("autostart/keyfob-tray.desktop"))
+}
+
+/// keyfob-tray beside this keyfob, if it is installed.
+fn tray() -> Option<PathBuf> {
+    let t = std::env::current_exe().ok()?.with_file_name("keyfob-tray");
+    t.is_file().then_some(t)
+}
+
 /// keyfobd as the units should run it: beside this keyfob, absolute.
 fn keyfobd() -> CliResult<PathBuf> {
     let me = std::env::current_exe()?;
@@ -210,6 +242,10 @@ pub fn install(ctx: &Ctx, dry_run: bool) -> CliResult {
         write_if_changed(&dir.join(SOCKET_UNIT), &socket_unit(&ctx.socket), dry_run)?;
     let changed_service =
         write_if_changed(&dir.join(SERVICE_UNIT), &service_unit(&keyfobd), dry_run)?;
+    // The tray app at login, hidden until a prompt needs it (when it is installed).
+    if let Some(tray) = tray() {
+        write_if_changed(&autostart_path()?, &autostart_entry(&tray), dry_run)?;
+    }
     if dry_run {
         return Ok(());
     }
@@ -257,9 +293,11 @@ pub fn uninstall(ctx: &Ctx, dry_run: bool) -> CliResult {
         return Ok(());
     }
     let dir = unit_dir()?;
+    let autostart = autostart_path()?;
     let files: Vec<PathBuf> = [SOCKET_UNIT, SERVICE_UNIT]
         .iter()
         .map(|u| dir.join(u))
+        .chain(std::iter::once(autostart))
         .filter(|p| p.exists())
         .collect();
     if files.is_empty() {
@@ -300,6 +338,13 @@ mod tests {
         let u = service_unit(Path::new("/usr/bin/keyfobd"));
         assert!(u.contains("ExecStart=/usr/bin/keyfobd\n"));
         assert!(u.contains("Requires=keyfob.socket\n"));
+    }
+
+    #[test]
+    fn the_autostart_entry_starts_the_tray_hidden() {
+        let e = autostart_entry(Path::new("/usr/bin/keyfob-tray"));
+        assert!(e.contains("\nExec=/usr/bin/keyfob-tray --hidden\n"));
+        assert!(e.contains("\n[Desktop Entry]\nType=Application\n"));
     }
 
     #[test]

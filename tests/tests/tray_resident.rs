@@ -1,0 +1,177 @@
+//! The tray as a resident app: started `--hidden` (as at login), it shows no window and holds
+//! no WebKit web process; an approval request opens the prompt (and a web process); once the
+//! request is answered the prompt is destroyed and the web process goes with it.
+//! Runs the real keyfob-tray under Xvfb on a private session bus.
+
+use keyfob_e2e::approver::Approver;
+use keyfob_e2e::{TestEnv, bin, tool, wait_until};
+use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+/// Every process's parent and name, from /proc.
+fn processes() -> HashMap<u32, (u32, String)> {
+    let mut out = HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let mut rest = stat[close + 2..].split(' ');
+        let state = rest.next().unwrap_or("");
+        if state == "Z" {
+            continue;
+        }
+        let ppid = rest.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        out.insert(pid, (ppid, name));
+    }
+    out
+}
+
+/// WebKit web processes descended from `root`.
+fn web_processes(root: u32) -> usize {
+    let all = processes();
+    all.iter()
+        .filter(|(_, (_, name))| name.starts_with("WebKitWebProces"))
+        .filter(|(pid, _)| {
+            let mut p = **pid;
+            for _ in 0..64 {
+                match all.get(&p) {
+                    Some((parent, _)) if *parent == root => return true,
+                    Some((parent, _)) if *parent > 1 => p = *parent,
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .count()
+}
+
+/// keyfob-tray --hidden under Xvfb and a private session bus, for `env`'s agent.
+struct Tray {
+    child: Child,
+}
+
+impl Tray {
+    fn start(env: &TestEnv) -> Self {
+        let tray = bin("keyfob-tray");
+        assert!(
+            tray.is_file(),
+            "{} is not built: `cargo build --workspace --bins --features keyfob-tray/custom-protocol` (scripts/test does)",
+            tray.display()
+        );
+        let child = tool("xvfb-run", "xvfb")
+            .args([
+                "-a",
+                "-s",
+                "-screen 0 1280x900x24",
+                "dbus-run-session",
+                "--",
+            ])
+            .arg(&tray)
+            .arg("--hidden")
+            .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        Self { child }
+    }
+
+    /// The keyfob-tray process (below xvfb-run and dbus-run-session).
+    fn pid(&self) -> Option<u32> {
+        let all = processes();
+        all.iter()
+            .find(|(pid, (_, name))| {
+                name == "keyfob-tray" && {
+                    let mut p = **pid;
+                    let mut under = false;
+                    for _ in 0..8 {
+                        match all.get(&p) {
+                            Some((parent, _)) if *parent == self.child.id() => {
+                                under = true;
+                                break;
+                            }
+                            Some((parent, _)) => p = *parent,
+                            None => break,
+                        }
+                    }
+                    under
+                }
+            })
+            .map(|(pid, _)| *pid)
+    }
+}
+
+impl Drop for Tray {
+    fn drop(&mut self) {
+        if let Some(pg) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_tray_started_hidden_holds_no_web_process_until_a_prompt_and_none_after_it() {
+    let env = TestEnv::new();
+    // The built-in policy: a script's secret request waits for a person.
+    env.write_config("");
+    env.ok_in(&["secret", "set", "s"], "v");
+    let tray = Tray::start(&env);
+    let status = || -> serde_json::Value {
+        serde_json::from_str(&env.ok(&["daemon", "status", "--json"])).unwrap()
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "the tray to connect as an approver",
+        || status()["approvers"].as_u64().is_some_and(|n| n >= 1),
+    );
+    let pid = tray.pid().expect("the keyfob-tray process");
+    assert_eq!(web_processes(pid), 0, "a hidden tray holds a web process");
+
+    // A script asks for the secret: the prompt opens, with its web process.
+    let script = env.root().join("ask.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec {} secret get s\n", bin("keyfob").display()),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&script, 0o755);
+    let mut asking = env
+        .command_of("sh", &[script.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(60), "the prompt's web process", || {
+        web_processes(pid) > 0
+    });
+
+    // A person answers at a terminal instead: the prompt is destroyed, its web process too.
+    let mut person = Approver::start(&env);
+    person.next_request();
+    person.answer("o");
+    assert!(
+        asking.wait().unwrap().success(),
+        "the request was not served"
+    );
+    wait_until(Duration::from_secs(60), "the web process to go", || {
+        web_processes(pid) == 0
+    });
+    assert_eq!(
+        tray.pid(),
+        Some(pid),
+        "the tray exited with its last window"
+    );
+}
