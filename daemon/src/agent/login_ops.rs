@@ -429,18 +429,35 @@ impl Agent {
             // outlive it.
             None => turn.remove(self).await?,
         }
+        self.signed_in(&mut st, turn, name, claims, |t| {
+            t.install(super::token_backend::issued(&tr, id_token))
+        })
+        .await
+    }
+
+    /// The end of every sign-in, with the new grant stored: the account is signed in (with the
+    /// new ID token's claims, if any), the first access token is cached, and its info returned.
+    pub(super) async fn signed_in(
+        &self,
+        st: &mut tokio::sync::MutexGuard<'_, crate::state::StateFile>,
+        turn: crate::tokens::Turn<'_>,
+        name: &str,
+        claims: Option<serde_json::Value>,
+        install: impl FnOnce(crate::tokens::Turn<'_>),
+    ) -> Result<AccountInfo, AgentError> {
         let n = name.to_owned();
         st.update(|s| {
             if let Some(a) = s.accounts.get_mut(&n) {
                 a.state = AccountState::SignedIn;
                 a.detail = None;
                 a.refresh_in_flight = None;
+                // A new grant's claims, or none: never an older grant's.
                 a.claims = claims;
             }
         })
         .await
         .map_err(AgentError::State)?;
-        turn.install(super::token_backend::issued(&tr, id_token));
+        install(turn);
         let r = st
             .get()
             .accounts

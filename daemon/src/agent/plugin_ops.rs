@@ -343,33 +343,16 @@ impl Agent {
         name: &str,
         o: Obtained,
     ) -> Result<keyfob_proto::methods::AccountInfo, AgentError> {
-        use keyfob_proto::methods::AccountState;
         let mut turn = self.tokens.turn(name).await;
         let mut st = self.state.lock().await;
         match &o.material {
             Some(material) => turn.store(self, material).await?,
             None => turn.remove(self).await?,
         }
-        let n = name.to_owned();
-        st.update(|s| {
-            if let Some(a) = s.accounts.get_mut(&n) {
-                a.state = AccountState::SignedIn;
-                a.detail = None;
-                a.refresh_in_flight = None;
-            }
-        })
-        .await
-        .map_err(AgentError::State)?;
         let mut i = issued(o);
         i.refresh_token = None;
-        turn.install(i);
-        let r = st
-            .get()
-            .accounts
-            .get(name)
-            .cloned()
-            .ok_or_else(|| super::account_ops::not_found(name))?;
-        Ok(self.account_info(name, &r))
+        self.signed_in(&mut st, turn, name, None, |t| t.install(i))
+            .await
     }
 }
 
