@@ -98,10 +98,14 @@ fn ppid(pid: i32) -> u32 {
 
 #[test]
 fn daemon_install_hands_the_socket_to_systemd_which_starts_keyfobd_on_the_first_request() {
+    let idp = keyfob_e2e::idp::Idp::start(3600);
     let env = TestEnv::new();
     let manager = UserManager::start(&env);
-    // A keyfobd started the usual way is running: install stops it and takes the socket over.
-    env.ok(&["secret", "list"]);
+    // A keyfobd started the usual way is running, with an account signed in: install stops it
+    // and takes the socket over.
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    env.ok_in(&["secret", "set", "s"], "v");
     let before = env.daemon_pid().unwrap();
 
     let first = ok(env.keyfob(&["daemon", "install"]));
@@ -126,9 +130,10 @@ fn daemon_install_hands_the_socket_to_systemd_which_starts_keyfobd_on_the_first_
     );
     assert!(!alive(before), "the old keyfobd still runs");
 
-    // The first request starts keyfobd through the socket unit: systemd is its parent.
-    env.ok_in(&["secret", "set", "s"], "v");
-    assert_eq!(env.ok(&["secret", "get", "s"]).trim(), "v");
+    // The first `keyfob token` starts keyfobd through the socket unit (systemd is its parent)
+    // and gets a token from the stored grant.
+    let token = env.ok(&["token", "work"]);
+    assert!(!token.trim().is_empty());
     let pid = env.daemon_pid().unwrap();
     assert_eq!(
         ppid(pid),
