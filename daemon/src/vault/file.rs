@@ -32,6 +32,28 @@ pub struct KdfParams {
     pub p_cost: u32,
 }
 
+/// The most a vault file may ask of the KDF: far above what keyfob writes (19 MiB, 2 passes,
+/// 1 lane), far below what would exhaust the machine. A file asking for more was damaged or
+/// tampered with, and running its KDF would abort or hang the daemon.
+const MAX_M_COST: u32 = 1024 * 1024;
+const MAX_T_COST: u32 = 64;
+const MAX_P_COST: u32 = 64;
+
+impl KdfParams {
+    /// The first parameter beyond the bounds above, if any.
+    fn ruinous(&self) -> Option<&'static str> {
+        if self.m_cost > MAX_M_COST {
+            Some("m_cost")
+        } else if self.t_cost > MAX_T_COST {
+            Some("t_cost")
+        } else if self.p_cost > MAX_P_COST {
+            Some("p_cost")
+        } else {
+            None
+        }
+    }
+}
+
 impl Default for KdfParams {
     // OWASP's Argon2id baseline: about 50 ms here, paid once per daemon start.
     fn default() -> Self {
@@ -190,6 +212,11 @@ impl FileVault {
             return Err(damaged("unknown format or version"));
         }
         let salt = decode_b64(&env.kdf.salt).ok_or_else(|| damaged("bad salt"))?;
+        if let Some(key) = env.kdf.params.ruinous() {
+            return Err(damaged(&format!(
+                "its KDF {key} is beyond any keyfob writes"
+            )));
+        }
         let keys = derive(passphrase, &salt, env.kdf.params)?;
         let check = decode_b64(&env.check).ok_or_else(|| damaged("bad key check"))?;
         if hmac::verify(&keys.check, CHECK_MESSAGE, &check).is_err() {
@@ -374,6 +401,30 @@ mod tests {
         t_cost: 1,
         p_cost: 1,
     };
+
+    /// A vault file whose KDF parameters were changed (by damage, or by a program of the same
+    /// user) to ask for terabytes of memory or endless passes: refused as damaged without
+    /// running the KDF, and left as it was.
+    #[test]
+    fn a_vault_file_asking_for_a_ruinous_kdf_is_refused_without_running_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.kfv");
+        FileVault::open(&p, b"pw", FAST).unwrap();
+        let good = std::fs::read_to_string(&p).unwrap();
+        for (key, value) in [
+            ("m_cost", u32::MAX),
+            ("t_cost", u32::MAX),
+            ("p_cost", 0xFF_FFFF),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+            v["kdf"][key] = value.into();
+            let bad = serde_json::to_string(&v).unwrap();
+            std::fs::write(&p, &bad).unwrap();
+            let err = FileVault::open(&p, b"pw", FAST).unwrap_err().to_string();
+            assert!(err.contains("damaged") && err.contains(key), "{key}: {err}");
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
+        }
+    }
 
     #[test]
     fn round_trips_across_reopen() {
