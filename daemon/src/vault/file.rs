@@ -165,6 +165,13 @@ impl FileVault {
         }
     }
 
+    /// Reads a vault file's bytes with `passphrase` exactly as opening it would, touching no
+    /// file: for the fuzz target and the regression suite that replays its findings.
+    #[doc(hidden)]
+    pub fn check_bytes(bytes: &[u8], passphrase: &[u8]) -> Result<(), VaultError> {
+        Self::open_existing(Path::new("(bytes)"), bytes, passphrase).map(drop)
+    }
+
     fn create(path: &Path, passphrase: &[u8], params: KdfParams) -> Result<Self, VaultError> {
         if passphrase.is_empty() {
             return Err(VaultError::Unavailable(
