@@ -43,6 +43,8 @@ struct Seen {
     /// Errors other than "locked" while locked, with what was asked.
     unexpected: Vec<String>,
     locked: usize,
+    /// The slowest request: how long, which kind, when it started (ms into the run).
+    slowest: (Duration, usize, u64),
 }
 
 /// The lock window: from just before `agent.lock` was sent to just after `agent.unlock`
@@ -104,6 +106,9 @@ async fn client(socket: PathBuf, n: usize, w: Arc<Window>) -> Seen {
         .await;
         let to = Instant::now();
         seen.latencies.push(to - from);
+        if to - from > seen.slowest.0 {
+            seen.slowest = (to - from, n % 4, w.at(from) / 1000);
+        }
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) if e.kind() == Some(ErrorKind::Locked) && w.overlaps(from, to) => {
@@ -253,6 +258,11 @@ fn round(env: &TestEnv, pid: i32, connections: usize, secs: u64) -> Round {
             }
         }
         w.stop.store(true, Ordering::SeqCst);
+        eprintln!(
+            "load: lock sent {} ms in, unlock done {} ms in",
+            w.lock_sent.load(Ordering::SeqCst) / 1000,
+            w.unlock_done.load(Ordering::SeqCst) / 1000
+        );
         let mut seen = Vec::new();
         for c in clients {
             seen.push(c.await.unwrap());
@@ -301,6 +311,11 @@ fn check(seen: &[Seen], heard: &[Result<(), String>], connections: usize, secs: 
         p(0.99)
     );
 
+    let slowest = seen.iter().map(|s| s.slowest).max().unwrap_or_default();
+    eprintln!(
+        "load: slowest request: {:?}, kind {} (0 token, 1 otp, 2 secret, 3 status), started {} ms in",
+        slowest.0, slowest.1, slowest.2
+    );
     eprintln!(
         "load: {connections} connections, {secs} s: {} requests ({locked} refused while locked), latency p50 {:?} p99 {:?} max {:?}",
         all.len(),
