@@ -181,13 +181,22 @@ impl Agent {
 
     /// `otp.code`; for HOTP the advanced counter is saved before the code is returned.
     pub async fn otp_code(&self, p: OtpCodeParams) -> Result<OtpCodeResult, AgentError> {
-        let mut st = self.state.lock().await;
+        let st = self.state.lock().await;
         let record = st
             .get()
             .otp
             .get(&p.name)
             .cloned()
             .ok_or_else(|| not_found(&p.name))?;
+        // A TOTP code changes nothing stored: the state lock is not held across the vault read
+        // (every other request would queue behind it). HOTP keeps it, to advance its counter.
+        let mut st = match record.params.kind {
+            OtpKind::Totp => {
+                drop(st);
+                None
+            }
+            OtpKind::Hotp => Some(st),
+        };
         let secret = self.vault.get(&vault_key(OTP, &p.name)).await?.ok_or_else(|| {
             AgentError::Inconsistent(format!(
                 "the secret of OTP entry {:?} is missing from the vault: add it again with `keyfob otp add {} --replace`",
@@ -217,6 +226,9 @@ impl Agent {
                     AgentError::Exhausted("the HOTP counter is at its maximum".into())
                 })?;
                 let name = p.name.clone();
+                let st = st.as_mut().ok_or_else(|| {
+                    AgentError::Inconsistent("the HOTP counter was read without its lock".into())
+                })?;
                 st.update(|s| {
                     if let Some(r) = s.otp.get_mut(&name) {
                         r.params.counter = next;

@@ -64,21 +64,31 @@ impl Agent {
 
     /// `secret.get`.
     pub async fn secret_get(&self, p: NameParams) -> Result<SecretGetResult, AgentError> {
-        let st = self.state.lock().await;
-        if !st.get().secrets.contains_key(&p.name) {
+        // The state lock is not held across the vault read: every other request would queue
+        // behind it.
+        if !self.secret_exists(&p.name).await {
             return Err(not_found(&p.name));
         }
-        let bytes = self.vault.get(&vault_key(SECRET, &p.name)).await?.ok_or_else(|| {
-            AgentError::Inconsistent(format!(
-                "the value of secret {:?} is missing from the vault: set it again with `keyfob secret set {}`",
-                p.name, p.name
-            ))
-        })?;
+        let bytes = match self.vault.get(&vault_key(SECRET, &p.name)).await? {
+            Some(b) => b,
+            // Removed in between: as if asked a moment later.
+            None if !self.secret_exists(&p.name).await => return Err(not_found(&p.name)),
+            None => {
+                return Err(AgentError::Inconsistent(format!(
+                    "the value of secret {:?} is missing from the vault: set it again with `keyfob secret set {}`",
+                    p.name, p.name
+                )));
+            }
+        };
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| AgentError::Inconsistent("the stored secret is not UTF-8".into()))?;
         Ok(SecretGetResult {
             value: Sensitive::new(text),
         })
+    }
+
+    async fn secret_exists(&self, name: &str) -> bool {
+        self.state.lock().await.get().secrets.contains_key(name)
     }
 
     /// `secret.list`.
