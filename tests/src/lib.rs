@@ -576,6 +576,14 @@ pub fn tool(name: &str, package: &str) -> Command {
     Command::new(name)
 }
 
+/// Whether process `pid` runs (gone, or a zombie nobody reaped yet, does not).
+pub fn running(pid: impl std::fmt::Display) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(") ")
+            .is_some_and(|at| !s[at + 2..].starts_with('Z'))
+    })
+}
+
 /// Runs `cmd` with `input` on its stdin; its whole output.
 pub fn output_with_input(cmd: &mut Command, input: &str) -> Output {
     let mut child = cmd

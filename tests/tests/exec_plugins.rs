@@ -88,11 +88,7 @@ fn a_plugin_that_hangs_is_stopped_with_its_children_after_its_timeout_and_the_da
         wait_until(
             Duration::from_secs(10),
             "the hung plugin to be gone",
-            || {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                // Gone, or a zombie its parent has not reaped yet.
-                stat.is_empty() || stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'))
-            },
+            || !keyfob_e2e::running(pid),
         );
     }
 }
@@ -306,9 +302,6 @@ esac
     wait_until(
         Duration::from_secs(10),
         "the plugin's child to be gone",
-        || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            stat.is_empty() || stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'))
-        },
+        || !keyfob_e2e::running(pid),
     );
 }

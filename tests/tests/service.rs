@@ -83,12 +83,6 @@ fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Whether `pid` runs (a zombie nobody reaped yet does not).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
-}
-
 /// The parent pid of `pid`.
 fn ppid(pid: i32) -> u32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -128,7 +122,7 @@ fn daemon_install_hands_the_socket_to_systemd_which_starts_keyfobd_on_the_first_
         "{}",
         String::from_utf8_lossy(&valid.stdout)
     );
-    assert!(!alive(before), "the old keyfobd still runs");
+    assert!(!keyfob_e2e::running(before), "the old keyfobd still runs");
 
     // The first `keyfob token` starts keyfobd through the socket unit (systemd is its parent)
     // and gets a token from the stored grant.
@@ -156,7 +150,9 @@ fn daemon_install_hands_the_socket_to_systemd_which_starts_keyfobd_on_the_first_
             .join("config/systemd/user/keyfob.socket")
             .exists()
     );
-    wait_until(Duration::from_secs(30), "keyfobd to stop", || !alive(pid));
+    wait_until(Duration::from_secs(30), "keyfobd to stop", || {
+        !keyfob_e2e::running(pid)
+    });
     let twice = ok(env.keyfob(&["daemon", "uninstall"]));
     assert!(twice.contains("no systemd user units"), "{twice}");
 

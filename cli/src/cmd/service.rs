@@ -3,6 +3,7 @@
 //! activation: no client ever races a daemon's start); on macOS, a launchd agent. Both are
 //! idempotent: a second run changes nothing and says so.
 
+use super::setup::home;
 use crate::ctx::Ctx;
 use crate::exit::{CliError, CliResult, code};
 use std::path::{Path, PathBuf};
@@ -113,13 +114,17 @@ X-GNOME-Autostart-enabled=true
     )
 }
 
-/// `$XDG_CONFIG_HOME/autostart/keyfob-tray.desktop`.
-fn autostart_path() -> CliResult<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+/// `$XDG_CONFIG_HOME` (default `~/.config`), where the user's units and autostart entries go.
+fn config_home() -> CliResult<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .map_or_else(|| home().map(|h| h.join(".config")), Ok)?;
-    Ok(base.join("autostart/keyfob-tray.desktop"))
+        .map_or_else(|| home().map(|h| h.join(".config")), Ok)
+}
+
+/// `$XDG_CONFIG_HOME/autostart/keyfob-tray.desktop`.
+fn autostart_path() -> CliResult<PathBuf> {
+    Ok(config_home()?.join("autostart/keyfob-tray.desktop"))
 }
 
 /// keyfob-tray beside this keyfob, if it is installed.
@@ -144,19 +149,9 @@ fn keyfobd() -> CliResult<PathBuf> {
     Ok(sibling)
 }
 
-fn home() -> CliResult<PathBuf> {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .ok_or_else(|| CliError::new(code::USAGE, "HOME is not set"))
-}
-
 /// `$XDG_CONFIG_HOME/systemd/user`.
 fn unit_dir() -> CliResult<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .map_or_else(|| home().map(|h| h.join(".config")), Ok)?;
-    Ok(base.join("systemd/user"))
+    Ok(config_home()?.join("systemd/user"))
 }
 
 /// Runs `systemctl --user ARGS`, failing with its stderr.

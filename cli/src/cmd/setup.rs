@@ -65,7 +65,8 @@ fn me() -> CliResult<String> {
     Ok(std::env::current_exe()?.display().to_string())
 }
 
-fn home() -> CliResult<PathBuf> {
+/// `$HOME`, where the tools keep their configuration.
+pub(super) fn home() -> CliResult<PathBuf> {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .ok_or_else(|| CliError::new(code::USAGE, "HOME is not set"))

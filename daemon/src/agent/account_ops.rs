@@ -267,12 +267,7 @@ impl Agent {
             audience: p.audience.clone(),
             params,
             // An exchanged credential holds no grant of its own: it is ready when its source is.
-            state: if exec.is_some()
-                && manifest
-                    .exec
-                    .as_ref()
-                    .is_some_and(|e| e.exchanges.is_some())
-            {
+            state: if manifest.exchanges() {
                 AccountState::SignedIn
             } else {
                 AccountState::SignedOut

@@ -40,12 +40,7 @@ fn settings(m: &Manifest, given: &BTreeMap<String, String>) -> BTreeMap<String, 
 
 /// The `exp` claim of a JWT, read without verifying (the token was verified on receipt).
 fn jwt_exp(token: &str) -> Option<u64> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = data_encoding::BASE64URL_NOPAD
-        .decode(payload.trim_end_matches('=').as_bytes())
-        .ok()?;
-    serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()?
+    crate::flows::id_token::unverified_payload(token)?
         .get("exp")?
         .as_u64()
 }
@@ -64,12 +59,6 @@ fn issued(o: Obtained) -> Issued {
     }
 }
 
-/// Which kind of call an answer came from.
-enum WithKind {
-    Exchange,
-    Other,
-}
-
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, AgentError>> + Send + 'a>>;
 
 impl Agent {
@@ -81,8 +70,9 @@ impl Agent {
 
     /// Whether `record`'s provider is an exec plugin that exchanges a source account's token.
     pub(super) fn exchanges(&self, record: &AccountRecord) -> bool {
-        self.exec_plugin(&record.provider)
-            .is_some_and(|(m, _)| m.exec.as_ref().is_some_and(|e| e.exchanges.is_some()))
+        self.auth
+            .plugin(&record.provider)
+            .is_some_and(Manifest::exchanges)
     }
 
     /// Checks an exec plugin's account before it is stored: its parameters, its source
@@ -112,7 +102,7 @@ impl Agent {
                 m.id, p.description
             )));
         }
-        if m.exec.as_ref().is_some_and(|e| e.exchanges.is_some()) {
+        if m.exchanges() {
             let source = params.get(SOURCE).map(String::as_str).unwrap_or_default();
             if source == name {
                 return Err(AgentError::Invalid(format!(
@@ -163,10 +153,7 @@ impl Agent {
             ))));
         }
         let params = settings(m, &record.params);
-        let with_kind = match with {
-            Credential::Exchange => WithKind::Exchange,
-            _ => WithKind::Other,
-        };
+        let exchange = matches!(with, Credential::Exchange);
         let obtained: Result<Obtained, PluginError> = match with {
             Credential::Refresh(material) => {
                 let body = serde_json::json!({
@@ -212,9 +199,7 @@ impl Agent {
                 Ok(issued(o))
             }
             // An exchanged credential holds no grant to end: its source's sign-in is what counts.
-            Err(e) if e.grant_ended() && !matches!(with_kind, WithKind::Exchange) => {
-                Err(Refusal::GrantEnded(e.to_string()))
-            }
+            Err(e) if e.grant_ended() && !exchange => Err(Refusal::GrantEnded(e.to_string())),
             Err(e) => Err(failed(e.into())),
         }
     }

@@ -3,6 +3,7 @@
 //! access token.
 
 use super::{Agent, AgentError};
+use crate::flows::id_token::unverified_payload;
 use crate::tokens::{CacheKey, CachedToken, Freshness};
 use keyfob_proto::Sensitive;
 use keyfob_proto::methods::*;
@@ -34,17 +35,6 @@ fn result(t: CachedToken) -> TokenResult {
             .map(|(k, v)| (k.clone(), Sensitive::new(v.expose_secret().to_owned())))
             .collect(),
     }
-}
-
-/// The payload of a JWT, decoded without verifying anything (for `--claims` on a JWT access
-/// token, which is meant for the resource server, not for Keyfob to verify).
-fn jwt_payload(token: &str) -> Option<serde_json::Value> {
-    let mut parts = token.split('.');
-    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
-    let bytes = data_encoding::BASE64URL_NOPAD
-        .decode(payload.trim_end_matches('=').as_bytes())
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 impl Agent {
@@ -85,7 +75,7 @@ impl Agent {
             };
             match stored {
                 Some(c) => (Some(c), false),
-                None => (jwt_payload(t.access.expose_secret()), true),
+                None => (unverified_payload(t.access.expose_secret()), true),
             }
         } else {
             (None, false)

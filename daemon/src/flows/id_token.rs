@@ -118,15 +118,25 @@ fn tenant_issuer(
     }
 }
 
-/// A string claim of a JWT's payload, read without verifying it: only to pick the issuer
-/// the verification then holds the token to.
-fn unverified_claim(raw: &str, name: &str) -> Option<String> {
-    let payload = raw.split('.').nth(1)?;
+/// The payload of a JWT, decoded without verifying anything: for what is read before the
+/// verification (the issuer to hold it to), after it (a stored token's expiry), or never
+/// (`--claims` on an access token, which is the resource server's to verify).
+pub fn unverified_payload(token: &str) -> Option<serde_json::Value> {
+    let mut parts = token.split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
     let bytes = data_encoding::BASE64URL_NOPAD
         .decode(payload.trim_end_matches('=').as_bytes())
         .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get(name)?.as_str().map(str::to_owned)
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A string claim of a JWT's payload, read without verifying it: only to pick the issuer
+/// the verification then holds the token to.
+fn unverified_claim(raw: &str, name: &str) -> Option<String> {
+    unverified_payload(raw)?
+        .get(name)?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// What to check an ID token against.

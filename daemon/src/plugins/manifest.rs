@@ -215,6 +215,11 @@ impl Manifest {
         self.exec.as_ref().filter(|_| self.kind == Kind::Exec)
     }
 
+    /// Whether this is an exec plugin that exchanges a source account's token.
+    pub fn exchanges(&self) -> bool {
+        self.exec_spec().is_some_and(|e| e.exchanges.is_some())
+    }
+
     /// Parses and validates `text`; `source_name` is used in messages.
     pub fn parse(source_name: &str, text: &str) -> Result<Self, ManifestError> {
         let err = |message: String| ManifestError {
