@@ -2,12 +2,17 @@
 //! SHA-256 of the line before it, so an edited, removed or reordered line is found by
 //! `keyfob audit verify`. Records name who, what and which account, never a secret value.
 //!
-//! Writing happens on its own task behind a channel: the request path only queues a record.
+//! Writing happens on a thread of its own: the request path only queues a record, and the
+//! writer takes everything queued at once, so a burst costs one write and one wake-up. In such
+//! a batch, the same event from the same client in a row is one line with a `count` (as
+//! syslog's "repeated N times"), so a script looping on a token cannot flood the log.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// The live file; rotated to `.1`, `.2`, `.3` when it grows past [`ROTATE_BYTES`].
 pub const FILE: &str = "audit.jsonl";
@@ -51,15 +56,15 @@ pub struct Client {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Record {
     /// What happened (`token.served`, `connection.refused`, `signin.finished`, ...).
-    pub event: String,
+    pub event: Cow<'static, str>,
     /// Account, entry or secret name concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// The client.
+    /// The client (shared by every record of its connection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client: Option<Client>,
+    pub client: Option<Arc<Client>>,
     /// `ok` or `error`.
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
     /// The error's kind, or a short note; never a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -75,83 +80,167 @@ pub struct Line {
     /// The event.
     #[serde(flatten)]
     pub record: Record,
+    /// How many times it happened in a row (absent: once).
+    #[serde(default = "once", skip_serializing_if = "is_once")]
+    pub count: u64,
     /// SHA-256 (hex) of the previous line's bytes.
     pub prev: String,
+}
+
+fn once() -> u64 {
+    1
+}
+
+fn is_once(n: &u64) -> bool {
+    *n == 1
 }
 
 fn hash(line: &[u8]) -> String {
     crate::ids::sha256_hex(line)
 }
 
-enum Msg {
-    Record(Box<Record>),
-    Flush(std::sync::mpsc::Sender<()>),
+/// What waits for the writer thread.
+#[derive(Default)]
+struct Pending {
+    records: Vec<Record>,
+    /// Callers waiting until everything queued before them is on disk.
+    flushes: Vec<std::sync::mpsc::Sender<()>>,
+    /// Every [`Audit`] handle is gone: write what is left and stop.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Mutex<Pending>,
+    ready: Condvar,
+    /// A wake-up of the writer is already on its way (see [`Audit::record`]).
+    nudging: AtomicBool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // A panic while holding the lock cannot leave `Pending` half-changed (every change
+        // is one push or one swap), so a poisoned lock is still usable.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Closes the queue when the last [`Audit`] handle goes.
+struct Handle(Arc<Queue>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_one();
+    }
 }
 
 /// Queues records for the writer thread.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Audit {
-    tx: mpsc::UnboundedSender<Msg>,
+    queue: Arc<Handle>,
     path: PathBuf,
 }
 
-impl std::fmt::Debug for Msg {
+impl std::fmt::Debug for Audit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Msg")
+        f.debug_struct("Audit").field("path", &self.path).finish()
     }
 }
 
 impl Audit {
-    /// Opens (or continues) the log in `dir` and starts its writer task.
+    /// Opens (or continues) the log in `dir` and starts its writer thread.
     pub fn start(dir: &Path) -> std::io::Result<Self> {
         crate::atomic::ensure_private_dir(dir)?;
         let path = dir.join(FILE);
         let mut writer = Writer::open(&path)?;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let queue = Arc::new(Queue::default());
+        let q = queue.clone();
         // A plain thread, not the runtime's blocking pool: the process must be able to exit
         // while a handle is still alive somewhere.
         std::thread::Builder::new()
             .name("keyfob-audit".into())
             .spawn(move || {
-                while let Some(m) = rx.blocking_recv() {
-                    match m {
-                        Msg::Record(r) => {
-                            if let Err(e) = writer.append(*r) {
-                                tracing::error!(error = %e, "cannot write the audit log");
-                            }
+                loop {
+                    let (records, flushes, closed) = {
+                        let mut p = q.lock();
+                        while p.records.is_empty() && p.flushes.is_empty() && !p.closed {
+                            p = q.ready.wait(p).unwrap_or_else(|e| e.into_inner());
                         }
-                        Msg::Flush(done) => {
-                            let _ = writer.file.sync_all();
+                        (
+                            std::mem::take(&mut p.records),
+                            std::mem::take(&mut p.flushes),
+                            p.closed,
+                        )
+                    };
+                    if let Err(e) = writer.append(records) {
+                        tracing::error!(error = %e, "cannot write the audit log");
+                    }
+                    if !flushes.is_empty() {
+                        let _ = writer.file.sync_all();
+                        for done in flushes {
                             let _ = done.send(());
                         }
                     }
+                    if closed {
+                        break;
+                    }
                 }
             })?;
-        Ok(Self { tx, path })
+        Ok(Self {
+            queue: Arc::new(Handle(queue)),
+            path,
+        })
     }
 
-    /// Records an event (never blocks the caller).
+    /// Records an event (never blocks the caller for more than a push onto the queue).
     pub fn record(&self, r: Record) {
-        let _ = self.tx.send(Msg::Record(Box::new(r)));
+        let q = &self.queue.0;
+        let mut p = q.lock();
+        let was_idle = p.records.is_empty() && p.flushes.is_empty();
+        p.records.push(r);
+        drop(p);
+        // The writer sleeps only on an empty queue, so only the first record of a batch
+        // wakes it. On the runtime, that wake-up waits until the tasks ready now have run:
+        // under load, one wake-up (a thread switch) then carries every record of that turn.
+        if !was_idle {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if !q.nudging.swap(true, Ordering::AcqRel) => {
+                let q = self.queue.0.clone();
+                rt.spawn(async move {
+                    tokio::task::yield_now().await;
+                    q.nudging.store(false, Ordering::Release);
+                    q.ready.notify_one();
+                });
+            }
+            Ok(_) => {}
+            Err(_) => q.ready.notify_one(),
+        }
+    }
+
+    fn request_flush(&self) -> std::sync::mpsc::Receiver<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let q = &self.queue.0;
+        q.lock().flushes.push(tx);
+        q.ready.notify_one();
+        rx
     }
 
     /// Like [`Audit::flush`], without blocking the runtime.
     pub async fn flush_async(&self) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.tx.send(Msg::Flush(tx)).is_ok() {
-            let _ = tokio::task::spawn_blocking(move || {
-                rx.recv_timeout(std::time::Duration::from_secs(1))
-            })
-            .await;
-        }
+        let rx = self.request_flush();
+        let _ =
+            tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(1)))
+                .await;
     }
 
     /// Waits (up to a second) until every queued record is on disk.
     pub fn flush(&self) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.tx.send(Msg::Flush(tx)).is_ok() {
-            let _ = rx.recv_timeout(std::time::Duration::from_secs(1));
-        }
+        let _ = self
+            .request_flush()
+            .recv_timeout(std::time::Duration::from_secs(1));
     }
 
     /// The live file.
@@ -197,7 +286,11 @@ impl Writer {
         })
     }
 
-    fn append(&mut self, record: Record) -> std::io::Result<()> {
+    /// Appends a batch with one write: runs of equal records become one line each.
+    fn append(&mut self, records: Vec<Record>) -> std::io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         if self.size >= ROTATE_BYTES {
             self.rotate()?;
         }
@@ -205,19 +298,31 @@ impl Writer {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let line = Line {
-            seq: self.seq,
-            ts,
-            record,
-            prev: self.prev.clone(),
-        };
-        let bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
-        let mut out = bytes.clone();
-        out.push(b'\n');
+        let (mut seq, mut prev) = (self.seq, self.prev.clone());
+        let mut out = Vec::new();
+        let mut it = records.into_iter().peekable();
+        while let Some(record) = it.next() {
+            let mut count = 1;
+            while it.next_if_eq(&record).is_some() {
+                count += 1;
+            }
+            let line = Line {
+                seq,
+                ts,
+                record,
+                count,
+                prev,
+            };
+            let start = out.len();
+            serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
+            prev = hash(&out[start..]);
+            out.push(b'\n');
+            seq += 1;
+        }
+        // The chain moves on only once its lines are written.
         self.file.write_all(&out)?;
         self.size += out.len() as u64;
-        self.prev = hash(&bytes);
-        self.seq += 1;
+        (self.seq, self.prev) = (seq, prev);
         Ok(())
     }
 
@@ -367,7 +472,7 @@ mod tests {
 
     fn rec(event: &str) -> Record {
         Record {
-            event: event.into(),
+            event: event.to_owned().into(),
             outcome: "ok".into(),
             ..Default::default()
         }
@@ -379,11 +484,11 @@ mod tests {
         let p = dir.path().join(FILE);
         let mut w = Writer::open(&p).unwrap();
         for i in 0..5 {
-            w.append(rec(&format!("e{i}"))).unwrap();
+            w.append(vec![rec(&format!("e{i}"))]).unwrap();
         }
         drop(w);
         // Reopening continues the chain.
-        Writer::open(&p).unwrap().append(rec("e5")).unwrap();
+        Writer::open(&p).unwrap().append(vec![rec("e5")]).unwrap();
         assert_eq!(
             verify(dir.path()).unwrap(),
             Verdict {
@@ -429,9 +534,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(FILE);
         let mut w = Writer::open(&p).unwrap();
-        w.append(rec("a")).unwrap();
+        w.append(vec![rec("a")]).unwrap();
         w.rotate().unwrap();
-        w.append(rec("b")).unwrap();
+        w.append(vec![rec("b")]).unwrap();
         drop(w);
         assert!(rotated(&p, 1).exists());
         assert_eq!(
@@ -442,5 +547,45 @@ mod tests {
             }
         );
         assert_eq!(tail(dir.path(), 10).unwrap()[0].record.event, "b");
+    }
+
+    #[test]
+    fn a_burst_of_the_same_event_is_one_line_with_its_count_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(FILE);
+        let mut w = Writer::open(&p).unwrap();
+        w.append(vec![rec("a"), rec("a"), rec("a"), rec("b"), rec("a")])
+            .unwrap();
+        drop(w);
+        let lines = tail(dir.path(), 10).unwrap();
+        let seen: Vec<(&str, u64)> = lines
+            .iter()
+            .map(|l| (l.record.event.as_ref(), l.count))
+            .collect();
+        assert_eq!(seen, [("a", 3), ("b", 1), ("a", 1)]);
+        // A single event's line carries no count; the chain holds over the batch.
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.matches("\"count\"").count(), 1, "{text}");
+        assert_eq!(verify(dir.path()).unwrap().problem, None);
+    }
+
+    #[test]
+    fn records_queued_from_many_threads_are_all_written_by_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::start(dir.path()).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let audit = audit.clone();
+                s.spawn(move || {
+                    for i in 0..250 {
+                        audit.record(rec(&format!("t{t}-{i}")));
+                    }
+                });
+            }
+        });
+        audit.flush();
+        let lines = tail(dir.path(), usize::MAX).unwrap();
+        assert_eq!(lines.iter().map(|l| l.count).sum::<u64>(), 1000);
+        assert_eq!(verify(dir.path()).unwrap().problem, None);
     }
 }

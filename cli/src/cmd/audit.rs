@@ -27,8 +27,14 @@ fn print(ctx: &Ctx, line: &serde_json::Value) -> CliResult {
             )
         })
         .unwrap_or_default();
+    let times = line
+        .get("count")
+        .and_then(|c| c.as_u64())
+        .filter(|c| *c > 1)
+        .map(|c| format!(" ×{c}"))
+        .unwrap_or_default();
     println!(
-        "{:>6} {} {:<20} {:<24} {}{}{}",
+        "{:>6} {} {:<20} {:<24} {}{}{}{}",
         line.get("seq").map(|v| v.to_string()).unwrap_or_default(),
         line.get("ts").and_then(|v| v.as_u64()).unwrap_or(0) / 1000,
         s("event"),
@@ -38,6 +44,7 @@ fn print(ctx: &Ctx, line: &serde_json::Value) -> CliResult {
             .and_then(|d| d.as_str())
             .map(|d| format!(" ({d})"))
             .unwrap_or_default(),
+        times,
         client
     );
     Ok(())

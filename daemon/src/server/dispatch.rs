@@ -18,6 +18,8 @@ use std::sync::Arc;
 /// Per-connection state.
 pub struct Session {
     peer: Peer,
+    /// The peer as audited, made once per connection.
+    audit_client: std::sync::Arc<crate::audit::Client>,
     caller: Caller,
     hello: bool,
     events: Option<HashSet<String>>,
@@ -61,6 +63,7 @@ impl Session {
             key: None,
         };
         Self {
+            audit_client: peer.audit_client(),
             peer,
             caller,
             hello: false,
@@ -174,7 +177,7 @@ pub async fn dispatch(
         agent.audit.record(crate::audit::Record {
             event: "rate_limited".into(),
             subject: None,
-            client: Some(session.peer.audit_client()),
+            client: Some(session.audit_client.clone()),
             outcome: "error".into(),
             detail: Some(method.to_owned()),
         });
@@ -269,9 +272,9 @@ async fn call<M: Serve>(
             Err(e) => ("error", e.kind().map(|k| format!("{k:?}"))),
         };
         agent.audit.record(crate::audit::Record {
-            event: M::NAME.to_owned(),
+            event: M::NAME.into(),
             subject,
-            client: Some(session.peer.audit_client()),
+            client: Some(session.audit_client.clone()),
             outcome: outcome.into(),
             detail,
         });

@@ -19,9 +19,9 @@ pub struct Peer {
 
 impl Peer {
     /// The peer as the audit log records it.
-    pub fn audit_client(&self) -> crate::audit::Client {
+    pub fn audit_client(&self) -> std::sync::Arc<crate::audit::Client> {
         let shown = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        match &self.client {
+        std::sync::Arc::new(match &self.client {
             Some(c) => crate::audit::Client {
                 pid: Some(c.pid),
                 exe: shown(&c.exe),
@@ -38,7 +38,7 @@ impl Peer {
                 uid: Some(self.uid),
                 ..Default::default()
             },
-        }
+        })
     }
 }
 
