@@ -18,6 +18,9 @@ use tokio::time::Instant;
 /// line and stalls holds only its own connection, and not for long.
 pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The read buffer of one connection.
+const READ_BUFFER: usize = 1024;
+
 enum Frame {
     /// A whole line is in the framer (without its `\n`).
     Line,
@@ -84,8 +87,13 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
 
     // Replies and events are written inline by this one task: a writer task behind a
     // channel would add a task hop to every round trip.
-    let mut out = Writer(wr);
-    let mut reader = BufReader::new(rd);
+    let mut out = Writer {
+        w: wr,
+        held: LineBuf::default(),
+    };
+    // Requests are short lines; an idle connection holds this buffer, so it is small (a
+    // longer line only takes more reads).
+    let mut reader = BufReader::with_capacity(READ_BUFFER, rd);
     let mut framer = Framer::default();
     let mut session = Session::new(peer);
     let mut events: Option<broadcast::Receiver<Event>> = None;
@@ -123,9 +131,13 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                     line_deadline = None;
                     let outcome = handle_line(&agent, &mut session, framer.line()).await;
                     framer.clear();
-                    if let Some(line) = outcome.reply
-                        && out.send(line).await.is_err()
-                    {
+                    if let Some(line) = outcome.reply {
+                        out.hold(line);
+                    }
+                    // Replies to lines that arrived together (the CLI sends `hello` and its
+                    // request in one write) leave in one write: one wake-up for the client.
+                    let more = reader.buffer().contains(&b'\n');
+                    if (!more || outcome.close || outcome.stop_daemon) && out.flush().await.is_err() {
                         break;
                     }
                     if events.is_none() {
@@ -147,15 +159,41 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
             }
         }
     }
-    let _ = out.0.shutdown().await;
+    let _ = out.flush().await;
+    let _ = out.w.shutdown().await;
 }
 
-/// The write half; lines may hold secrets, so each is wiped once written.
-struct Writer<W>(W);
+/// The write half, and replies held back to leave together with the next ones; lines may
+/// hold secrets, so each is wiped once written.
+struct Writer<W> {
+    w: W,
+    held: LineBuf,
+}
 
 impl<W: tokio::io::AsyncWrite + Unpin> Writer<W> {
+    /// Keeps `line` to be written by the next [`Writer::flush`] or [`Writer::send`].
+    fn hold(&mut self, line: LineBuf) {
+        if self.held.as_slice().is_empty() {
+            self.held = line;
+        } else {
+            self.held.extend_from_slice(line.as_slice());
+        }
+    }
+
+    /// Writes what is held.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.held.as_slice().is_empty() {
+            return Ok(());
+        }
+        let r = self.w.write_all(self.held.as_slice()).await;
+        self.held = LineBuf::default();
+        r
+    }
+
+    /// Writes what is held, then `line`, in order.
     async fn send(&mut self, line: LineBuf) -> std::io::Result<()> {
-        self.0.write_all(line.as_slice()).await
+        self.hold(line);
+        self.flush().await
     }
 }
 
