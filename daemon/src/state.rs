@@ -9,6 +9,7 @@ use keyfob_proto::methods::VaultKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const STATE_VERSION: u32 = 1;
 
@@ -157,11 +158,36 @@ impl Default for State {
     }
 }
 
-/// The state and the file it lives in.
+/// The state and the file it lives in. Changes are serialised by the agent's lock on this;
+/// reads go through a [`StateView`] and never queue behind them.
 #[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
-    state: State,
+    state: Arc<State>,
+    view: StateView,
+}
+
+/// The last durable state, for reading without the agent's state lock. Under load, readers
+/// queued on that (fair, async) lock were served one per scheduler turn, so a read could
+/// wait seconds behind a thousand busy connections; this lock is held only to clone an `Arc`.
+#[derive(Debug, Clone, Default)]
+pub struct StateView(Arc<std::sync::RwLock<Arc<State>>>);
+
+impl StateView {
+    /// The state as last written.
+    pub fn current(&self) -> Arc<State> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn publish(&self, state: Arc<State>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+    }
 }
 
 impl StateFile {
@@ -192,8 +218,10 @@ impl StateFile {
                 });
             }
         };
+        let state = Arc::new(state);
         Ok(Self {
             path: path.to_owned(),
+            view: StateView(Arc::new(std::sync::RwLock::new(state.clone()))),
             state,
         })
     }
@@ -203,12 +231,17 @@ impl StateFile {
         &self.state
     }
 
+    /// A view that follows every change made here.
+    pub fn view(&self) -> StateView {
+        self.view.clone()
+    }
+
     /// Applies `change` to a copy, writes it durably, then adopts it.
     pub async fn update<R>(
         &mut self,
         change: impl FnOnce(&mut State) -> R,
     ) -> Result<R, StateError> {
-        let mut next = self.state.clone();
+        let mut next = State::clone(&self.state);
         let out = change(&mut next);
         let bytes = serde_json::to_vec_pretty(&next).map_err(StateError::Encode)?;
         let path = self.path.clone();
@@ -220,7 +253,8 @@ impl StateFile {
             .await
             .map_err(|e| write(std::io::Error::other(e)))?
             .map_err(write)?;
-        self.state = next;
+        self.state = Arc::new(next);
+        self.view.publish(self.state.clone());
         Ok(out)
     }
 }

@@ -32,8 +32,8 @@ impl Agent {
     }
 
     pub(super) async fn account_record(&self, name: &str) -> Result<AccountRecord, AgentError> {
-        let st = self.state.lock().await;
-        st.get()
+        self.view
+            .current()
             .accounts
             .get(name)
             .cloned()
@@ -303,8 +303,8 @@ impl Agent {
 
     /// `account.list`.
     pub async fn account_list(&self) -> Vec<AccountInfo> {
-        let st = self.state.lock().await;
-        st.get()
+        self.view
+            .current()
             .accounts
             .iter()
             .map(|(n, r)| self.account_info(n, r))
@@ -313,12 +313,8 @@ impl Agent {
 
     /// `account.show`.
     pub async fn account_show(&self, p: NameParams) -> Result<AccountInfo, AgentError> {
-        let st = self.state.lock().await;
-        let r = st
-            .get()
-            .accounts
-            .get(&p.name)
-            .ok_or_else(|| not_found(&p.name))?;
+        let st = self.view.current();
+        let r = st.accounts.get(&p.name).ok_or_else(|| not_found(&p.name))?;
         Ok(self.account_info(&p.name, r))
     }
 

@@ -67,10 +67,10 @@ impl Agent {
     /// `approval.list`.
     pub async fn approval_list(&self) -> ApprovalListResult {
         let now = now_secs();
-        let st = self.state.lock().await;
         ApprovalListResult {
-            approvals: st
-                .get()
+            approvals: self
+                .view
+                .current()
                 .approvals
                 .iter()
                 .filter(|a| a.expires.is_none_or(|e| now < e))

@@ -41,9 +41,14 @@ impl Agent {
 
     /// `key.list`.
     pub async fn key_list(&self) -> KeyListResult {
-        let st = self.state.lock().await;
         KeyListResult {
-            keys: st.get().keys.iter().map(|k| k.info.clone()).collect(),
+            keys: self
+                .view
+                .current()
+                .keys
+                .iter()
+                .map(|k| k.info.clone())
+                .collect(),
         }
     }
 

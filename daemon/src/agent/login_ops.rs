@@ -52,14 +52,13 @@ impl Agent {
         &self,
         name: &str,
     ) -> Result<(Endpoints, ClientCreds), AgentError> {
-        let record = {
-            let st = self.state.lock().await;
-            st.get()
-                .accounts
-                .get(name)
-                .cloned()
-                .ok_or_else(|| not_found(name))?
-        };
+        let record = self
+            .view
+            .current()
+            .accounts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))?;
         let secret = if record.confidential {
             let bytes = self.vault.get(&vault_key(CLIENT_SECRET, name)).await?.ok_or_else(|| {
                 AgentError::Inconsistent(format!(

@@ -31,6 +31,8 @@ use tokio::sync::{Mutex, broadcast, watch};
 /// The running agent, shared by every connection.
 pub struct Agent {
     state: Mutex<StateFile>,
+    /// The state as last written, for reads (see [`crate::state::StateView`]).
+    view: crate::state::StateView,
     vault: VaultHandle,
     vault_detail: String,
     events: broadcast::Sender<Event>,
@@ -89,6 +91,7 @@ impl Agent {
         let (shutdown, _) = watch::channel(false);
         let (closing, _) = watch::channel(false);
         Self {
+            view: state.view(),
             state: Mutex::new(state),
             vault,
             vault_detail,
@@ -134,6 +137,7 @@ impl Agent {
     fn ledger(&self) -> Ledger<'_> {
         Ledger {
             state: &self.state,
+            view: &self.view,
             audit: &self.audit,
             events: &self.events,
         }
@@ -214,7 +218,7 @@ impl Agent {
 
     /// `daemon.status`.
     pub async fn status(&self) -> keyfob_proto::methods::StatusResult {
-        let st = self.state.lock().await;
+        let st = self.view.current();
         keyfob_proto::methods::StatusResult {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -224,8 +228,8 @@ impl Agent {
             vault_detail: self.vault_detail.clone(),
             uptime_secs: self.started.elapsed().as_secs(),
             connections: self.connections.load(Ordering::Relaxed),
-            otp_entries: st.get().otp.len(),
-            secrets: st.get().secrets.len(),
+            otp_entries: st.otp.len(),
+            secrets: st.secrets.len(),
             locked: self.access.lock.locked(),
             approvers: self.access.approvals.approvers(),
             approvals_waiting: self.access.approvals.waiting_total(),

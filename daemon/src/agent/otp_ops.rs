@@ -181,21 +181,23 @@ impl Agent {
 
     /// `otp.code`; for HOTP the advanced counter is saved before the code is returned.
     pub async fn otp_code(&self, p: OtpCodeParams) -> Result<OtpCodeResult, AgentError> {
-        let st = self.state.lock().await;
-        let record = st
-            .get()
-            .otp
-            .get(&p.name)
-            .cloned()
-            .ok_or_else(|| not_found(&p.name))?;
-        // A TOTP code changes nothing stored: the state lock is not held across the vault read
-        // (every other request would queue behind it). HOTP keeps it, to advance its counter.
+        let find = |st: &crate::state::State| {
+            st.otp
+                .get(&p.name)
+                .cloned()
+                .ok_or_else(|| not_found(&p.name))
+        };
+        // A TOTP code changes nothing stored: it reads the state without its lock (every
+        // other request would queue behind it). HOTP takes the lock and reads its counter
+        // under it, to advance it.
+        let mut record = find(&self.view.current())?;
         let mut st = match record.params.kind {
-            OtpKind::Totp => {
-                drop(st);
-                None
+            OtpKind::Totp => None,
+            OtpKind::Hotp => {
+                let st = self.state.lock().await;
+                record = find(st.get())?;
+                Some(st)
             }
-            OtpKind::Hotp => Some(st),
         };
         let secret = self.vault.get(&vault_key(OTP, &p.name)).await?.ok_or_else(|| {
             AgentError::Inconsistent(format!(
@@ -248,8 +250,8 @@ impl Agent {
 
     /// `otp.list`.
     pub async fn otp_list(&self) -> Vec<OtpInfo> {
-        let st = self.state.lock().await;
-        st.get().otp.iter().map(|(n, r)| info(n, r)).collect()
+        let st = self.view.current();
+        st.otp.iter().map(|(n, r)| info(n, r)).collect()
     }
 
     /// `otp.rm`: the state forgets the entry first, so an acknowledged removal never comes back.
@@ -279,9 +281,9 @@ impl Agent {
 
     /// `otp.uri`.
     pub async fn otp_uri(&self, p: NameParams) -> Result<OtpUriResult, AgentError> {
-        let st = self.state.lock().await;
-        let record = st
-            .get()
+        let record = self
+            .view
+            .current()
             .otp
             .get(&p.name)
             .cloned()

@@ -274,9 +274,8 @@ impl Agent {
     /// out, was removed, or needs a new sign-in).
     pub(super) async fn drop_derived(&self, source: &str) {
         let derived: Vec<String> = {
-            let st = self.state.lock().await;
-            st.get()
-                .accounts
+            let st = self.view.current();
+            st.accounts
                 .iter()
                 .filter(|(_, r)| {
                     r.params.get(SOURCE).is_some_and(|s| s == source) && self.exchanges(r)

@@ -88,13 +88,13 @@ impl Agent {
     }
 
     async fn secret_exists(&self, name: &str) -> bool {
-        self.state.lock().await.get().secrets.contains_key(name)
+        self.view.current().secrets.contains_key(name)
     }
 
     /// `secret.list`.
     pub async fn secret_list(&self) -> Vec<SecretInfo> {
-        let st = self.state.lock().await;
-        st.get()
+        self.view
+            .current()
             .secrets
             .iter()
             .map(|(n, r)| SecretInfo {

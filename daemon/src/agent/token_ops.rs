@@ -66,13 +66,12 @@ impl Agent {
             None
         };
         let (claims, claims_unverified) = if p.claims {
-            let stored = {
-                let st = self.state.lock().await;
-                st.get()
-                    .accounts
-                    .get(&p.name)
-                    .and_then(|a| a.claims.clone())
-            };
+            let stored = self
+                .view
+                .current()
+                .accounts
+                .get(&p.name)
+                .and_then(|a| a.claims.clone());
             match stored {
                 Some(c) => (Some(c), false),
                 None => (unverified_payload(t.access.expose_secret()), true),

@@ -32,6 +32,8 @@ pub struct Caller {
 pub struct Ledger<'a> {
     /// The state file.
     pub state: &'a Mutex<StateFile>,
+    /// The state as last written, for reads.
+    pub view: &'a crate::state::StateView,
     /// The audit log.
     pub audit: &'a Audit,
     /// Events (approval prompts).
@@ -320,9 +322,8 @@ impl Access {
             Approval::Never => return Ok(()),
             Approval::NewClient => {
                 let now = now_secs();
-                let st = l.state.lock().await;
-                if st
-                    .get()
+                if l.view
+                    .current()
                     .approvals
                     .iter()
                     .any(|a| a.allows(&caller.stable_id, account, op, now))
