@@ -1,1 +1,1 @@
-//! Benchmarks live in benches/ and in the scripts beside them.
+//! Benchmarks: `bench/run` (with the `keyfob-bench` binary) and the criterion benches.

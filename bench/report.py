@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Turns the raw figures bench/run wrote to bench/results/ into bench/RESULTS.md (stdout).
+
+Every figure comes from that one run. A whole-process figure is the median of each round's
+median; min and max are those of the round medians; a ratio is taken within each round and
+its median reported."""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+raw = Path(sys.argv[1])
+rounds = int(sys.argv[2])
+
+
+def jsonl(name):
+    return [json.loads(l) for l in (raw / name).read_text().splitlines() if l.strip()]
+
+
+def stats(xs):
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def fmt(xs, unit="ms", digits=3):
+    m, lo, hi = stats(xs)
+    return f"{m:.{digits}f} {unit} | {lo:.{digits}f} | {hi:.{digits}f}"
+
+
+def verdict(ok):
+    return "**met**" if ok else "**not met**"
+
+
+machine = json.loads((raw / "machine.json").read_text())
+out = []
+w = out.append
+w("# Keyfob next to its peers: one run")
+w("")
+w(f"Written by `bench/run` on {machine['date']}: {machine['cpu']} ({machine['cores']} cores), "
+  f"Linux {machine['kernel']}, {rounds} rounds. Keyfob {machine['keyfob']}: the binaries "
+  "inside the .deb that `scripts/package` builds (unpacked, not the build tree's). Peers: "
+  f"{machine['peers']}. A private home, D-Bus session and gnome-keyring; the real OpenID "
+  "provider in tests/idp on loopback. Each figure: median of the rounds' medians, then the "
+  "lowest and highest round median. Raw figures: `bench/results/`.")
+w("")
+w("Re-run with `bench/run [ROUNDS]`; it replaces this file.")
+w("")
+
+# 1. Whole processes.
+tok = jsonl("token.rounds.jsonl")
+names = list(tok[0]["median_ms"])
+w("## A cached access token, as a whole process")
+w("")
+w("hyperfine -N, 300 runs per command per round. `keyfob token work` is served from the "
+  "agent's cache; `oidc-token peer` from oidc-agent's; `secret-tool lookup` reads a stored "
+  "secret from gnome-keyring.")
+w("")
+w("| command | median | min | max |")
+w("|---|---|---|---|")
+for n in names:
+    w(f"| `{n}` | {fmt([r['median_ms'][n] for r in tok])} |")
+kf = lambda r: r["median_ms"]["keyfob token"]
+r_oidc = [kf(r) / r["median_ms"]["oidc-token"] for r in tok]
+r_st = [kf(r) / r["median_ms"]["secret-tool lookup"] for r in tok]
+d_true = [kf(r) - r["median_ms"]["/bin/true"] for r in tok]
+w("")
+w("| ratio (within each round) | median | min | max | target | |")
+w("|---|---|---|---|---|---|")
+w(f"| keyfob token / oidc-token | {fmt(r_oidc, '×', 2)} | ≤ 0.6 × | {verdict(statistics.median(r_oidc) <= 0.6)} |")
+w(f"| keyfob token − /bin/true | {fmt(d_true, 'ms', 3)} | ≤ 0.1 ms | {verdict(statistics.median(d_true) <= 0.1)} |")
+w(f"| keyfob token / secret-tool lookup | {fmt(r_st, '×', 3)} | ≤ 0.1 × | {verdict(statistics.median(r_st) <= 0.1)} |")
+w("")
+
+otp = jsonl("otp.rounds.jsonl")
+w("## A one-time code")
+w("")
+w("| command | median | min | max |")
+w("|---|---|---|---|")
+for n in otp[0]["median_ms"]:
+    w(f"| `{n}` | {fmt([r['median_ms'][n] for r in otp])} |")
+r_otp = [r["median_ms"]["keyfob otp code"] / r["median_ms"]["oathtool --totp"] for r in otp]
+w("")
+w(f"keyfob otp code / oathtool --totp: {fmt(r_otp, '×', 2).replace(' | ', ' (min ', 1).replace(' | ', ', max ', 1)})")
+w("")
+
+git = jsonl("git.rounds.jsonl")
+w("## git's credential helper")
+w("")
+w("What git runs for every fetch and push: `keyfob git-credential get` with a cached token, "
+  "and git's own `git-credential-libsecret get` reading a stored password from gnome-keyring. "
+  "hyperfine 1.15 has no `--input`, so each runs as `sh -c 'exec … < request'`; the same "
+  "wrapping of `/bin/true` is measured and taken off.")
+w("")
+w("| command | median | min | max |")
+w("|---|---|---|---|")
+for n in git[0]["median_ms"]:
+    w(f"| `{n}` | {fmt([r['median_ms'][n] for r in git])} |")
+wrap = lambda r, n: r["median_ms"][n] - r["median_ms"]["wrapping"]
+r_git = [wrap(r, "keyfob git-credential get") / wrap(r, "git-credential-libsecret get") for r in git]
+w("")
+w(f"Without the wrapping, keyfob / libsecret: {fmt(r_git, '×', 3).replace(' | ', ' (min ', 1).replace(' | ', ', max ', 1)})")
+w("")
+
+# 2. IPC.
+ipc = jsonl("ipc.rounds.jsonl")
+rps = jsonl("rps.rounds.jsonl")
+w("## IPC")
+w("")
+w("`keyfob-bench` (bench/src/main.rs) against the running keyfobd: `token.get` for a cached "
+  "token. The floor is a bare line echo server on the same kind of socket (a Unix stream "
+  "socket through interprocess, tokio on one thread, as keyfobd runs), sent a line of the same "
+  "size. Both clients only write a line and read one back.")
+w("")
+w(f"One client, one request at a time: round trip median {fmt([r['rtt']['median_us'] for r in ipc], 'µs', 1).split(' | ')[0]}, "
+  f"p99 {fmt([r['rtt']['p99_us'] for r in ipc], 'µs', 1).split(' | ')[0]} (medians over rounds).")
+w("")
+w("| connections | keyfobd requests/s (median, min, max) | echo floor requests/s | keyfobd / floor |")
+w("|---|---|---|---|")
+ratio64 = None
+for c in sorted({r["conns"] for r in rps}):
+    rs = [r for r in rps if r["conns"] == c]
+    k = [r["keyfob"]["rps"] for r in rs]
+    e = [r["echo"]["rps"] for r in rs]
+    q = [r["keyfob"]["rps"] / r["echo"]["rps"] for r in rs]
+    if c == 64:
+        ratio64 = statistics.median(q)
+    w(f"| {c} | {statistics.median(k):,.0f} ({min(k):,.0f}–{max(k):,.0f}) | "
+      f"{statistics.median(e):,.0f} ({min(e):,.0f}–{max(e):,.0f}) | {statistics.median(q):.2f} ({min(q):.2f}–{max(q):.2f}) |")
+w("")
+w(f"Target at 64 connections: ≥ 0.8 × the floor: {verdict(ratio64 is not None and ratio64 >= 0.8)} ({ratio64:.2f} ×).")
+w("")
+
+# 3. Waiting callers.
+prov = json.loads((raw / "provider.json").read_text())
+cal = json.loads((raw / "callers.json").read_text())
+served = cal["all_served_ms"]
+above = [s - prov["median_ms"] for s in served]
+w("## 500 callers waiting at an expired token")
+w("")
+w(f"500 connected clients ask for an account's token the moment its access token has expired "
+  f"(a provider whose tokens live 2 s); the agent refreshes once (with rotation) and serves "
+  f"them all the same new token. The provider's own latency for that refresh, from a client "
+  f"that does nothing else (a new connection per request, as the agent's first request after "
+  f"a pause): median {prov['median_ms']:.2f} ms (min {prov['min_ms']:.2f}, max {prov['max_ms']:.2f}).")
+w("")
+w("| | median | min | max |")
+w("|---|---|---|---|")
+w(f"| all 500 served, from the first request | {fmt(served, 'ms', 2)} |")
+w(f"| above the provider's latency | {fmt(above, 'ms', 2)} |")
+w("")
+w(f"Target: within the provider's latency + 25 ms: {verdict(statistics.median(above) <= 25)}.")
+w("")
+
+# 4. Memory and start.
+mem = json.loads((raw / "memory.json").read_text())
+mb = lambda k: mem[k] / 1024
+w("## keyfobd's memory (RSS)")
+w("")
+w("| state | RSS | target | |")
+w("|---|---|---|---|")
+w(f"| idle, just started (52 accounts, 1 code) | {mb('idle_kib'):.1f} MB | ≤ 10 MB | {verdict(mb('idle_kib') <= 10)} |")
+w(f"| 1,000 idle connections (each past `hello`) | {mb('idle_1000_connections_kib'):.1f} MB | ≤ 20 MB | {verdict(mb('idle_1000_connections_kib') <= 20)} |")
+w(f"| after 10,000 token requests across 50 accounts | {mb('after_10000_requests_50_accounts_kib'):.1f} MB | | |")
+w("")
+cold = json.loads((raw / "cold.json").read_text())["results"][0]["times"]
+cold_ms = [t * 1e3 for t in cold]
+w("## Cold start")
+w("")
+w(f"No keyfobd running → `keyfob token work` printed: the CLI starts keyfobd, which opens the "
+  f"keychain vault and, with no access token cached yet, refreshes at the provider. "
+  f"{len(cold_ms)} runs: median {statistics.median(cold_ms):.1f} ms, min {min(cold_ms):.1f}, "
+  f"max {max(cold_ms):.1f}.")
+w("")
+tray = json.loads((raw / "tray.json").read_text())
+w("## The tray (release build, under Xvfb)")
+w("")
+w("RSS of keyfob-tray with its child processes.")
+w("")
+w("| state | RSS | WebKit web processes | target | |")
+w("|---|---|---|---|---|")
+w(f"| started `--hidden`, connected, no window | {tray['hidden_kib'] / 1024:.1f} MB | {tray['hidden_web_processes']} | ≤ 60 MB, none | "
+  f"{verdict(tray['hidden_kib'] / 1024 <= 60 and tray['hidden_web_processes'] == 0)} |")
+w(f"| the approval prompt open | {tray['window_kib'] / 1024:.1f} MB | {tray['window_web_processes']} | | |")
+w("")
+print("\n".join(out))

@@ -1,0 +1,464 @@
+//! `keyfob-bench`: the IPC-level measurements of `bench/run`, against a running `keyfobd`
+//! (the one the package installs) or against a bare echo server on the same kind of socket.
+//! Each subcommand prints one JSON line of figures; `bench/run` turns them into RESULTS.md.
+
+use clap::{Parser, Subcommand};
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::traits::tokio::{Listener as _, Stream as _};
+use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use keyfob_proto::async_client::AsyncClient;
+use keyfob_proto::methods::{Empty, Status, TokenGet, TokenParams};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[derive(Parser)]
+#[command(about = "IPC measurements for bench/run")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serves a bare line echo on SOCKET (the floor): tokio on one thread, as keyfobd runs.
+    Echo { socket: PathBuf },
+    /// One client, one request at a time: round-trip median and p99.
+    Rtt {
+        socket: PathBuf,
+        /// The account whose cached token is asked for.
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value_t = 20_000)]
+        n: usize,
+    },
+    /// Requests per second with CONNS connections, each one request at a time.
+    Rps {
+        socket: PathBuf,
+        #[arg(long)]
+        conns: usize,
+        #[arg(long, default_value_t = 3)]
+        secs: u64,
+        /// Ask keyfobd for this account's cached token (otherwise: echo a line of that size).
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// N callers, connected and waiting, ask for ACCOUNT's token the moment it has expired:
+    /// the time until the last one is served, per round.
+    Callers {
+        socket: PathBuf,
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value_t = 500)]
+        n: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+    /// The provider's own latency for a refresh: POSTs to TOKEN_URL over a new connection
+    /// each time, rotating the refresh token read from stdin.
+    ProviderRefresh {
+        token_url: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        client_secret: String,
+        #[arg(long, default_value_t = 30)]
+        n: usize,
+    },
+    /// Holds N connections open (each past `hello`) until stdin closes.
+    Idle {
+        socket: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+    },
+    /// N token requests spread over the given accounts, over 10 connections.
+    Requests {
+        socket: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        n: usize,
+        accounts: Vec<String>,
+    },
+}
+
+fn main() -> Result<(), String> {
+    let cli = Cli::parse();
+    raise_fd_limit();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let out = rt.block_on(async {
+        match cli.cmd {
+            Cmd::Echo { socket } => echo(socket).await,
+            Cmd::Rtt { socket, account, n } => rtt(&socket, &account, n).await,
+            Cmd::Rps {
+                socket,
+                conns,
+                secs,
+                account,
+            } => rps(&socket, conns, secs, account).await,
+            Cmd::Callers {
+                socket,
+                account,
+                n,
+                rounds,
+            } => callers(&socket, &account, n, rounds).await,
+            Cmd::ProviderRefresh {
+                token_url,
+                client_id,
+                client_secret,
+                n,
+            } => provider_refresh(&token_url, &client_id, &client_secret, n).await,
+            Cmd::Idle { socket, n } => idle(&socket, n).await,
+            Cmd::Requests {
+                socket,
+                n,
+                accounts,
+            } => requests(&socket, n, accounts).await,
+        }
+    })?;
+    println!("{out}");
+    Ok(())
+}
+
+/// 1,000 connections need more descriptors than a shell's usual soft limit of 1,024.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if let Some(max) = l.maximum {
+        l.current = Some(max.min(65_536));
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
+fn token_params(account: &str) -> TokenParams {
+    TokenParams {
+        name: account.to_owned(),
+        // A token with any life left, so the cached one is served (the broker's rule for
+        // tokens shorter-lived than the default minimum).
+        min_ttl: Some(0),
+        ..Default::default()
+    }
+}
+
+async fn connect(socket: &Path) -> Result<AsyncClient, String> {
+    AsyncClient::connect(socket, "keyfob-bench")
+        .await
+        .map_err(|e| format!("cannot reach keyfobd at {}: {e}", socket.display()))
+}
+
+async fn echo(socket: PathBuf) -> Result<serde_json::Value, String> {
+    let name = socket
+        .clone()
+        .to_fs_name::<GenericFilePath>()
+        .map_err(|e| e.to_string())?;
+    let listener = ListenerOptions::new()
+        .name(name)
+        .create_tokio()
+        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    println!("ready");
+    loop {
+        let Ok(s) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let (r, mut w) = tokio::io::split(s);
+            let mut r = BufReader::new(r);
+            let mut line = Vec::new();
+            while r.read_until(b'\n', &mut line).await.unwrap_or(0) > 0 {
+                if w.write_all(&line).await.is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        });
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+async fn rtt(socket: &Path, account: &str, n: usize) -> Result<serde_json::Value, String> {
+    let mut c = connect(socket).await?;
+    let p = token_params(account);
+    let mut t = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let start = Instant::now();
+        c.call::<TokenGet>(&p).await.map_err(|e| e.to_string())?;
+        // The first tenth warms up.
+        if i >= n / 10 {
+            t.push(start.elapsed());
+        }
+    }
+    t.sort();
+    Ok(json!({"median_us": percentile(&t, 0.5), "p99_us": percentile(&t, 0.99), "n": n}))
+}
+
+/// The request line keyfob's client writes for a cached token of `account`.
+fn token_line(account: &str) -> Vec<u8> {
+    let mut l = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 7, "method": "token.get",
+        "params": token_params(account)}))
+    .unwrap_or_default();
+    l.push(b'\n');
+    l
+}
+
+/// One connection of the rps measurement. Against keyfobd and against the echo server alike
+/// the client only writes a line and reads one back, so the two differ only on the server's
+/// side; keyfobd's first answer is checked to be a token.
+struct Conn {
+    stream: BufReader<Stream>,
+    line: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(socket: &Path, account: &Option<String>) -> Result<Self, String> {
+        let name = socket
+            .to_fs_name::<GenericFilePath>()
+            .map_err(|e| e.to_string())?;
+        let s = Stream::connect(name)
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", socket.display()))?;
+        let mut c = Conn {
+            stream: BufReader::new(s),
+            line: token_line(account.as_deref().unwrap_or("bench")),
+        };
+        if account.is_some() {
+            let mut buf = Vec::new();
+            let hello = br#"{"jsonrpc":"2.0","id":0,"method":"hello","params":{"version":1,"client":"keyfob-bench"}}
+"#;
+            c.stream
+                .get_mut()
+                .write_all(hello)
+                .await
+                .map_err(|e| e.to_string())?;
+            c.stream
+                .read_until(b'\n', &mut buf)
+                .await
+                .map_err(|e| e.to_string())?;
+            c.one(&mut buf).await?;
+            if !buf.windows(14).any(|w| w == b"\"access_token\"") {
+                return Err(format!(
+                    "keyfobd did not answer with a token: {}",
+                    String::from_utf8_lossy(&buf)
+                ));
+            }
+        }
+        Ok(c)
+    }
+
+    async fn one(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
+        self.stream
+            .get_mut()
+            .write_all(&self.line)
+            .await
+            .map_err(|e| e.to_string())?;
+        buf.clear();
+        self.stream
+            .read_until(b'\n', buf)
+            .await
+            .map_err(|e| e.to_string())?;
+        if buf.is_empty() {
+            return Err("the server closed the connection".into());
+        }
+        Ok(())
+    }
+}
+
+async fn rps(
+    socket: &Path,
+    conns: usize,
+    secs: u64,
+    account: Option<String>,
+) -> Result<serde_json::Value, String> {
+    let mut open = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        open.push(Conn::open(socket, &account).await?);
+    }
+    // Every connection is open before the clock starts; a short warm-up runs first.
+    let warm = Instant::now() + Duration::from_millis(500);
+    let end = warm + Duration::from_secs(secs);
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut c in open {
+        tasks.spawn(async move {
+            let mut buf = Vec::new();
+            let mut counted = 0u64;
+            loop {
+                c.one(&mut buf).await?;
+                let now = Instant::now();
+                if now >= end {
+                    return Ok::<_, String>(counted);
+                }
+                if now >= warm {
+                    counted += 1;
+                }
+            }
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        total += r.map_err(|e| e.to_string())??;
+    }
+    Ok(json!({"conns": conns, "rps": total as f64 / secs as f64}))
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+async fn callers(
+    socket: &Path,
+    account: &str,
+    n: usize,
+    rounds: usize,
+) -> Result<serde_json::Value, String> {
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        clients.push(connect(socket).await?);
+    }
+    let p = token_params(account);
+    let mut took = Vec::new();
+    for _ in 0..rounds {
+        let current = clients[0]
+            .call::<TokenGet>(&p)
+            .await
+            .map_err(|e| e.to_string())?;
+        let exp = current
+            .expires_at
+            .ok_or("the provider gave the token no lifetime")?;
+        // Wait until the cached token has expired (expires_at is whole seconds).
+        let wait = (exp as f64 + 0.05 - unix_now()).max(0.0);
+        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for mut c in clients.drain(..) {
+            let p = p.clone();
+            tasks.spawn(async move {
+                let r = c.call::<TokenGet>(&p).await.map_err(|e| e.to_string());
+                (c, r, start.elapsed())
+            });
+        }
+        let mut last = Duration::ZERO;
+        let mut tokens = std::collections::HashSet::new();
+        while let Some(j) = tasks.join_next().await {
+            let (c, r, t) = j.map_err(|e| e.to_string())?;
+            let r = r?;
+            tokens.insert(r.access_token.expose().to_owned());
+            last = last.max(t);
+            clients.push(c);
+        }
+        if tokens.len() != 1 || tokens.contains(current.access_token.expose()) {
+            return Err(format!(
+                "expected all {n} callers to get one new token, got {} distinct",
+                tokens.len()
+            ));
+        }
+        took.push(last.as_secs_f64() * 1e3);
+    }
+    Ok(json!({"n": n, "all_served_ms": took}))
+}
+
+async fn provider_refresh(
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    n: usize,
+) -> Result<serde_json::Value, String> {
+    let mut rt = String::new();
+    std::io::stdin()
+        .read_line(&mut rt)
+        .map_err(|e| e.to_string())?;
+    let mut rt = rt.trim().to_owned();
+    let url = token_url
+        .strip_prefix("http://")
+        .ok_or("the provider must be http on loopback")?;
+    let (host, path) = url.split_once('/').ok_or("no path in the token URL")?;
+    let mut t = Vec::new();
+    for _ in 0..n {
+        let body = format!(
+            "grant_type=refresh_token&refresh_token={rt}&client_id={client_id}&client_secret={client_secret}"
+        );
+        let req = format!(
+            "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let start = Instant::now();
+        let mut s = tokio::net::TcpStream::connect(host)
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut resp = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut resp)
+            .await
+            .map_err(|e| e.to_string())?;
+        t.push(start.elapsed());
+        let text = String::from_utf8_lossy(&resp);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(body)
+            .map_err(|_| format!("the provider's answer is not JSON: {text}"))?;
+        rt = v["refresh_token"]
+            .as_str()
+            .ok_or_else(|| format!("no refresh token in the provider's answer: {text}"))?
+            .to_owned();
+    }
+    t.sort();
+    Ok(
+        json!({"median_ms": percentile(&t, 0.5) / 1e3, "min_ms": t[0].as_secs_f64() * 1e3,
+              "max_ms": t[t.len() - 1].as_secs_f64() * 1e3}),
+    )
+}
+
+async fn idle(socket: &Path, n: usize) -> Result<serde_json::Value, String> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        held.push(connect(socket).await?);
+    }
+    // The last one is known to be served: every one before it was accepted.
+    held[n - 1]
+        .call::<Status>(&Empty {})
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("ready");
+    let mut line = String::new();
+    let _ = tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await;
+    drop(held);
+    Ok(json!({"held": n}))
+}
+
+async fn requests(
+    socket: &Path,
+    n: usize,
+    accounts: Vec<String>,
+) -> Result<serde_json::Value, String> {
+    if accounts.is_empty() {
+        return Err("name at least one account".into());
+    }
+    let accounts = Arc::new(accounts);
+    let mut tasks = tokio::task::JoinSet::new();
+    let conns = 10;
+    for k in 0..conns {
+        let accounts = accounts.clone();
+        let mut c = connect(socket).await?;
+        tasks.spawn(async move {
+            for i in (k..n).step_by(conns) {
+                c.call::<TokenGet>(&token_params(&accounts[i % accounts.len()]))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok::<_, String>(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.map_err(|e| e.to_string())??;
+    }
+    Ok(json!({"requests": n, "accounts": accounts.len()}))
+}
