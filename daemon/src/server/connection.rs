@@ -129,7 +129,9 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                 }
                 Ok(Frame::Line) => {
                     line_deadline = None;
-                    let outcome = handle_line(&agent, &mut session, framer.line()).await;
+                    // Boxed: the request's future (as large as the largest method's) lives on
+                    // the heap only while it runs, not in every idle connection's task.
+                    let outcome = Box::pin(handle_line(&agent, &mut session, framer.line())).await;
                     framer.clear();
                     if let Some(line) = outcome.reply {
                         out.hold(line);
