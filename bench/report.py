@@ -131,23 +131,34 @@ w("")
 
 # 3. Waiting callers.
 prov = json.loads((raw / "provider.json").read_text())
+kept = json.loads((raw / "provider-kept.json").read_text())
+one = json.loads((raw / "caller-one.json").read_text())["all_served_ms"]
 cal = json.loads((raw / "callers.json").read_text())
 served = cal["all_served_ms"]
-above = [s - prov["median_ms"] for s in served]
+above = [s - kept["median_ms"] for s in served]
+fan = [s - statistics.median(one) for s in served]
 w("## 500 callers waiting at an expired token")
 w("")
-w(f"500 connected clients ask for an account's token the moment its access token has expired "
-  f"(a provider whose tokens live 2 s); the agent refreshes once (with rotation) and serves "
-  f"them all the same new token. The provider's own latency for that refresh, from a client "
-  f"that does nothing else (a new connection per request, as the agent's first request after "
-  f"a pause): median {prov['median_ms']:.2f} ms (min {prov['min_ms']:.2f}, max {prov['max_ms']:.2f}).")
+w("Connected clients ask for an account's token the moment its access token has expired "
+  "(a provider whose tokens live 2 s); the agent refreshes once, with rotation (the rotated "
+  "refresh token is stored in gnome-keyring before anyone is served), and serves them all the "
+  "same new token. The provider's own latency for that refresh is measured by a client that "
+  "does nothing else: on a new connection each time, and on one kept-alive connection after "
+  f"the same pause as between the agent's refreshes ({kept['pause_ms'] / 1000:.0f} s), which is "
+  "how the agent's HTTP client talks to it; this provider answers such a connection more slowly.")
 w("")
 w("| | median | min | max |")
 w("|---|---|---|---|")
-w(f"| all 500 served, from the first request | {fmt(served, 'ms', 2)} |")
-w(f"| above the provider's latency | {fmt(above, 'ms', 2)} |")
+w(f"| provider, new connection ({prov['n']} refreshes) | {prov['median_ms']:.2f} ms | {prov['min_ms']:.2f} | {prov['max_ms']:.2f} |")
+w(f"| provider, kept-alive connection after {kept['pause_ms'] / 1000:.0f} s ({kept['n']} refreshes) | {kept['median_ms']:.2f} ms | {kept['min_ms']:.2f} | {kept['max_ms']:.2f} |")
+w(f"| 1 caller served | {fmt(one, 'ms', 2)} |")
+w(f"| all 500 callers served, from the first request | {fmt(served, 'ms', 2)} |")
+w(f"| 500 callers, above the provider (kept-alive) | {fmt(above, 'ms', 2)} |")
+w(f"| 500 callers, above 1 caller | {fmt(fan, 'ms', 2)} |")
 w("")
-w(f"Target: within the provider's latency + 25 ms: {verdict(statistics.median(above) <= 25)}.")
+w(f"Target: within the provider's latency + 25 ms: {verdict(statistics.median(above) <= 25)} "
+  f"({statistics.median(above):.1f} ms above the kept-alive provider; serving 499 more callers "
+  f"than one costs {statistics.median(fan):.1f} ms).")
 w("")
 
 # 4. Memory and start.

@@ -56,8 +56,10 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
-    /// The provider's own latency for a refresh: POSTs to TOKEN_URL over a new connection
-    /// each time, rotating the refresh token read from stdin.
+    /// The provider's own latency for a refresh: POSTs to TOKEN_URL, rotating the refresh
+    /// token read from stdin; over a new connection each time, or (--pause-ms) over one
+    /// kept-alive connection with that pause before each request, as the agent's client
+    /// talks to it.
     ProviderRefresh {
         token_url: String,
         #[arg(long)]
@@ -66,6 +68,8 @@ enum Cmd {
         client_secret: String,
         #[arg(long, default_value_t = 30)]
         n: usize,
+        #[arg(long)]
+        pause_ms: Option<u64>,
     },
     /// Holds N connections open (each past `hello`) until stdin closes.
     Idle {
@@ -110,7 +114,8 @@ fn main() -> Result<(), String> {
                 client_id,
                 client_secret,
                 n,
-            } => provider_refresh(&token_url, &client_id, &client_secret, n).await,
+                pause_ms,
+            } => provider_refresh(&token_url, &client_id, &client_secret, n, pause_ms).await,
             Cmd::Idle { socket, n } => idle(&socket, n).await,
             Cmd::Requests {
                 socket,
@@ -333,8 +338,9 @@ async fn callers(
         let exp = current
             .expires_at
             .ok_or("the provider gave the token no lifetime")?;
-        // Wait until the cached token has expired (expires_at is whole seconds).
-        let wait = (exp as f64 + 0.05 - unix_now()).max(0.0);
+        // Wait until the cached token has expired (expires_at is in whole seconds, rounded
+        // either way: a second more is past it in both cases).
+        let wait = (exp as f64 + 1.05 - unix_now()).max(0.0);
         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -370,6 +376,7 @@ async fn provider_refresh(
     client_id: &str,
     client_secret: &str,
     n: usize,
+    pause_ms: Option<u64>,
 ) -> Result<serde_json::Value, String> {
     let mut rt = String::new();
     std::io::stdin()
@@ -380,40 +387,73 @@ async fn provider_refresh(
         .strip_prefix("http://")
         .ok_or("the provider must be http on loopback")?;
     let (host, path) = url.split_once('/').ok_or("no path in the token URL")?;
+    let keep = pause_ms.is_some();
+    let mut conn: Option<BufReader<tokio::net::TcpStream>> = None;
     let mut t = Vec::new();
     for _ in 0..n {
+        if let Some(ms) = pause_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
         let body = format!(
             "grant_type=refresh_token&refresh_token={rt}&client_id={client_id}&client_secret={client_secret}"
         );
         let req = format!(
-            "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+            "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{body}",
+            body.len(),
+            if keep { "keep-alive" } else { "close" }
         );
         let start = Instant::now();
-        let mut s = tokio::net::TcpStream::connect(host)
+        if conn.is_none() {
+            let s = tokio::net::TcpStream::connect(host)
+                .await
+                .map_err(|e| e.to_string())?;
+            s.set_nodelay(true).map_err(|e| e.to_string())?;
+            conn = Some(BufReader::new(s));
+        }
+        let c = conn.as_mut().ok_or("no connection")?;
+        c.get_mut()
+            .write_all(req.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut resp = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut resp)
+        // The status line and headers, then a body of Content-Length bytes.
+        let mut len = 0usize;
+        let mut status = String::new();
+        loop {
+            let mut line = String::new();
+            c.read_line(&mut line).await.map_err(|e| e.to_string())?;
+            if status.is_empty() {
+                status = line.clone();
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().map_err(|_| "a bad Content-Length")?;
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        tokio::io::AsyncReadExt::read_exact(c, &mut body)
             .await
             .map_err(|e| e.to_string())?;
         t.push(start.elapsed());
-        let text = String::from_utf8_lossy(&resp);
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(body)
-            .map_err(|_| format!("the provider's answer is not JSON: {text}"))?;
+        if !keep {
+            conn = None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+            format!(
+                "the provider's answer is not JSON: {status} {}",
+                String::from_utf8_lossy(&body)
+            )
+        })?;
         rt = v["refresh_token"]
             .as_str()
-            .ok_or_else(|| format!("no refresh token in the provider's answer: {text}"))?
+            .ok_or_else(|| format!("no refresh token in the provider's answer: {v}"))?
             .to_owned();
     }
     t.sort();
     Ok(
         json!({"median_ms": percentile(&t, 0.5) / 1e3, "min_ms": t[0].as_secs_f64() * 1e3,
-              "max_ms": t[t.len() - 1].as_secs_f64() * 1e3}),
+              "max_ms": t[t.len() - 1].as_secs_f64() * 1e3, "n": n, "pause_ms": pause_ms}),
     )
 }
 
