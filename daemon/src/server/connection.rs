@@ -87,10 +87,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
 
     // Replies and events are written inline by this one task: a writer task behind a
     // channel would add a task hop to every round trip.
-    let mut out = Writer {
-        w: wr,
-        held: LineBuf::default(),
-    };
+    let mut out = Writer { w: wr };
     // Requests are short lines; an idle connection holds this buffer, so it is small (a
     // longer line only takes more reads).
     let mut reader = BufReader::with_capacity(READ_BUFFER, rd);
@@ -131,15 +128,14 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                     line_deadline = None;
                     // Boxed: the request's future (as large as the largest method's) lives on
                     // the heap only while it runs, not in every idle connection's task.
-                    let outcome = Box::pin(handle_line(&agent, &mut session, framer.line())).await;
+                    let outcome = handle_line(&agent, &mut session, framer.line()).await;
                     framer.clear();
-                    if let Some(line) = outcome.reply {
-                        out.hold(line);
-                    }
-                    // Replies to lines that arrived together (the CLI sends `hello` and its
-                    // request in one write) leave in one write: one wake-up for the client.
-                    let more = reader.buffer().contains(&b'\n');
-                    if (!more || outcome.close || outcome.stop_daemon) && out.flush().await.is_err() {
+                    // Each reply leaves at once, even when the next request is already read:
+                    // a client must hear `hello` answered before a slow request runs (the CLI
+                    // retries a request whose daemon died before answering `hello`).
+                    if let Some(line) = outcome.reply
+                        && out.send(line).await.is_err()
+                    {
                         break;
                     }
                     if events.is_none() {
@@ -161,41 +157,17 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
             }
         }
     }
-    let _ = out.flush().await;
     let _ = out.w.shutdown().await;
 }
 
-/// The write half, and replies held back to leave together with the next ones; lines may
-/// hold secrets, so each is wiped once written.
+/// The write half; lines may hold secrets, so each is wiped once written.
 struct Writer<W> {
     w: W,
-    held: LineBuf,
 }
 
 impl<W: tokio::io::AsyncWrite + Unpin> Writer<W> {
-    /// Keeps `line` to be written by the next [`Writer::flush`] or [`Writer::send`].
-    fn hold(&mut self, line: LineBuf) {
-        if self.held.as_slice().is_empty() {
-            self.held = line;
-        } else {
-            self.held.extend_from_slice(line.as_slice());
-        }
-    }
-
-    /// Writes what is held.
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if self.held.as_slice().is_empty() {
-            return Ok(());
-        }
-        let r = self.w.write_all(self.held.as_slice()).await;
-        self.held = LineBuf::default();
-        r
-    }
-
-    /// Writes what is held, then `line`, in order.
     async fn send(&mut self, line: LineBuf) -> std::io::Result<()> {
-        self.hold(line);
-        self.flush().await
+        self.w.write_all(line.as_slice()).await
     }
 }
 
