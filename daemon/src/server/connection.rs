@@ -87,7 +87,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
 
     // Replies and events are written inline by this one task: a writer task behind a
     // channel would add a task hop to every round trip.
-    let mut out = Writer { w: wr };
+    let mut out = Writer(wr);
     // Requests are short lines; an idle connection holds this buffer, so it is small (a
     // longer line only takes more reads).
     let mut reader = BufReader::with_capacity(READ_BUFFER, rd);
@@ -126,8 +126,6 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
                 }
                 Ok(Frame::Line) => {
                     line_deadline = None;
-                    // Boxed: the request's future (as large as the largest method's) lives on
-                    // the heap only while it runs, not in every idle connection's task.
                     let outcome = handle_line(&agent, &mut session, framer.line()).await;
                     framer.clear();
                     // Each reply leaves at once, even when the next request is already read:
@@ -157,17 +155,15 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
             }
         }
     }
-    let _ = out.w.shutdown().await;
+    let _ = out.0.shutdown().await;
 }
 
 /// The write half; lines may hold secrets, so each is wiped once written.
-struct Writer<W> {
-    w: W,
-}
+struct Writer<W>(W);
 
 impl<W: tokio::io::AsyncWrite + Unpin> Writer<W> {
     async fn send(&mut self, line: LineBuf) -> std::io::Result<()> {
-        self.w.write_all(line.as_slice()).await
+        self.0.write_all(line.as_slice()).await
     }
 }
 
