@@ -23,6 +23,8 @@ pub mod code {
     pub const INVALID: u8 = 8;
     /// The vault or the disk failed; nothing stored was changed.
     pub const STORAGE: u8 = 9;
+    /// A bug: keyfob panicked (Rust's own code for it).
+    pub const PANIC: u8 = 101;
 }
 
 /// A CLI failure: one line for the user, and an exit code.

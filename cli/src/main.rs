@@ -1,5 +1,8 @@
 //! `keyfob`: the command line of the Keyfob credential agent.
 
+// It starts once per credential request, so it starts from C's `main` (see `main` below).
+#![no_main]
+
 mod cmd;
 mod ctx;
 mod exit;
@@ -9,7 +12,6 @@ mod spawn;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Keyfob: your credentials, one local agent away.
 #[derive(Parser, Debug)]
@@ -179,7 +181,28 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
+/// The process entry point, C's `main`.
+///
+/// Rust's own start-up (a stack-overflow guard that reads /proc/self/maps, an alternate
+/// signal stack) costs ~40 µs of the ~0.35 ms `keyfob token` adds to a process start
+/// (bench/RESULTS.md), and buys a message on stack overflow. What of it matters is done here:
+/// SIGPIPE ignored (a closed stdout is an error, not death; children still start with it at
+/// its default, as std resets it), a panic's exit code 101, stdout flushed at exit.
+#[allow(unsafe_code)] // `no_mangle` names the C entry point; `signal` is C's.
+#[unsafe(no_mangle)]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts, as std's
+    // own start-up does.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let code = std::panic::catch_unwind(run).unwrap_or(exit::code::PANIC);
+    // Unlike returning from C's main, `exit` flushes Rust's stdout first.
+    std::process::exit(code.into())
+}
+
+fn run() -> u8 {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Run as `docker-credential-keyfob` (a link to keyfob), it speaks docker's protocol.
     let program = args
@@ -269,12 +292,12 @@ fn main() -> ExitCode {
     finish(result)
 }
 
-fn finish(result: exit::CliResult) -> ExitCode {
+fn finish(result: exit::CliResult) -> u8 {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("keyfob: {e}");
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
     }
 }

@@ -12,7 +12,6 @@ use keyfob_proto::Sensitive;
 use keyfob_proto::methods::*;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
-use std::process::ExitCode;
 
 /// What docker reads as "no credentials for this registry".
 pub const NOT_FOUND: &str = "credentials not found in native keychain";
@@ -62,13 +61,13 @@ fn secret_name(server: &str) -> String {
     format!("{PREFIX}{mapped}")
 }
 
-fn fail(msg: &str) -> ExitCode {
+fn fail(msg: &str) -> u8 {
     // docker reads a helper's errors from stdout.
     println!("{msg}");
-    ExitCode::from(1)
+    1
 }
 
-fn read_stdin() -> Result<String, ExitCode> {
+fn read_stdin() -> Result<String, u8> {
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)
@@ -77,7 +76,7 @@ fn read_stdin() -> Result<String, ExitCode> {
 }
 
 /// Runs one action of the protocol; the exit code docker expects.
-pub fn run(ctx: &Ctx, action: Option<&str>) -> ExitCode {
+pub fn run(ctx: &Ctx, action: Option<&str>) -> u8 {
     match action {
         Some("store") => store(ctx),
         Some("get") => get(ctx),
@@ -85,13 +84,13 @@ pub fn run(ctx: &Ctx, action: Option<&str>) -> ExitCode {
         Some("list") => list(ctx),
         Some("version") => {
             println!("{PROGRAM} (keyfob) {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+            0
         }
         _ => fail("Usage: docker-credential-keyfob <store|get|erase|list|version>"),
     }
 }
 
-fn store(ctx: &Ctx) -> ExitCode {
+fn store(ctx: &Ctx) -> u8 {
     let input = match read_stdin() {
         Ok(s) => s,
         Err(code) => return code,
@@ -110,13 +109,13 @@ fn store(ctx: &Ctx) -> ExitCode {
         label: serde_json::to_string(&label).ok(),
     };
     match ctx.call::<SecretSet>(&params) {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => 0,
         Err(e) => fail(&e.to_string()),
     }
 }
 
 /// The registry's stored label, read without the value.
-fn label_of(ctx: &Ctx, name: &str) -> Result<Option<Label>, ExitCode> {
+fn label_of(ctx: &Ctx, name: &str) -> Result<Option<Label>, u8> {
     let list = ctx
         .call::<SecretList>(&Empty {})
         .map_err(|e| fail(&e.to_string()))?;
@@ -127,7 +126,7 @@ fn label_of(ctx: &Ctx, name: &str) -> Result<Option<Label>, ExitCode> {
         .and_then(|l| serde_json::from_str(&l).ok()))
 }
 
-fn get(ctx: &Ctx) -> ExitCode {
+fn get(ctx: &Ctx) -> u8 {
     let server = match read_stdin() {
         Ok(s) => s,
         Err(code) => return code,
@@ -148,7 +147,7 @@ fn get(ctx: &Ctx) -> ExitCode {
             match serde_json::to_string(&cred) {
                 Ok(json) => {
                     println!("{json}");
-                    ExitCode::SUCCESS
+                    0
                 }
                 Err(e) => fail(&e.to_string()),
             }
@@ -158,7 +157,7 @@ fn get(ctx: &Ctx) -> ExitCode {
     }
 }
 
-fn erase(ctx: &Ctx) -> ExitCode {
+fn erase(ctx: &Ctx) -> u8 {
     let server = match read_stdin() {
         Ok(s) => s,
         Err(code) => return code,
@@ -166,13 +165,13 @@ fn erase(ctx: &Ctx) -> ExitCode {
     match ctx.call::<SecretRemove>(&NameParams {
         name: secret_name(&server),
     }) {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => 0,
         Err(e) if e.exit_code() == crate::exit::code::NOT_FOUND => fail(NOT_FOUND),
         Err(e) => fail(&e.to_string()),
     }
 }
 
-fn list(ctx: &Ctx) -> ExitCode {
+fn list(ctx: &Ctx) -> u8 {
     // Names and labels only: no value is read, so nothing asks for approval or unlocking.
     let all = match ctx.call::<SecretList>(&Empty {}) {
         Ok(l) => l,
@@ -187,7 +186,7 @@ fn list(ctx: &Ctx) -> ExitCode {
     match serde_json::to_string(&map) {
         Ok(json) => {
             println!("{json}");
-            ExitCode::SUCCESS
+            0
         }
         Err(e) => fail(&e.to_string()),
     }

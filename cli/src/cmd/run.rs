@@ -12,7 +12,6 @@ use crate::ctx::Ctx;
 use crate::exit::{CliError, CliResult, code};
 use keyfob_proto::methods::*;
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 
 const SCHEME: &str = "keyfob://";
 
@@ -80,7 +79,7 @@ fn read_env_file(path: &str) -> CliResult<Vec<(String, String)>> {
 }
 
 /// `keyfob run`.
-pub fn run(ctx: &Ctx, env_file: Option<String>, command: Vec<String>) -> CliResult<ExitCode> {
+pub fn run(ctx: &Ctx, env_file: Option<String>, command: Vec<String>) -> CliResult<u8> {
     let mut set: BTreeMap<String, String> = BTreeMap::new();
     // Only values that are text can be references; others pass through untouched.
     let mut pairs: Vec<(String, String)> = std::env::vars_os()
@@ -101,7 +100,7 @@ pub fn run(ctx: &Ctx, env_file: Option<String>, command: Vec<String>) -> CliResu
 }
 
 /// `keyfob exec`.
-pub fn exec(ctx: &Ctx, accounts: Vec<String>, command: Vec<String>) -> CliResult<ExitCode> {
+pub fn exec(ctx: &Ctx, accounts: Vec<String>, command: Vec<String>) -> CliResult<u8> {
     let mut set = BTreeMap::new();
     for a in accounts {
         let (name, var) = match a.split_once('=') {
@@ -134,7 +133,7 @@ pub fn exec(ctx: &Ctx, accounts: Vec<String>, command: Vec<String>) -> CliResult
 
 /// Runs the command with `set` added to its environment, on this terminal, forwarding
 /// signals; returns its exit code (128 + the signal when a signal ended it).
-fn spawn(command: Vec<String>, set: BTreeMap<String, String>) -> CliResult<ExitCode> {
+fn spawn(command: Vec<String>, set: BTreeMap<String, String>) -> CliResult<u8> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
     let (program, args) = command.split_first().ok_or_else(|| {
         CliError::new(
@@ -178,5 +177,5 @@ fn spawn(command: Vec<String>, set: BTreeMap<String, String>) -> CliResult<ExitC
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+    Ok(u8::try_from(code).unwrap_or(1))
 }

@@ -82,7 +82,9 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
         return;
     }
     // procfs reads are served from memory: cheap enough for the connection path.
-    peer.client = peer.pid.map(super::identity::identify);
+    peer.client = peer
+        .pid
+        .map(|pid| super::identity::identify(pid, peer.exe.clone()));
     tracing::debug!(pid = ?peer.pid, client = ?peer.client, "connection");
 
     // Replies and events are written inline by this one task: a writer task behind a

@@ -68,6 +68,19 @@ pub struct ClientIdentity {
     pub stable_id: String,
 }
 
+/// Reads /proc/PID/NAME whole. This runs on every connection: procfs files report no size,
+/// so `std::fs::read` would start at 32 bytes and double through several reads; a page-sized
+/// buffer takes a `stat` line or a typical environment in one.
+fn read_proc(pid: i32, name: &str) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = Vec::with_capacity(4096);
+    std::fs::File::open(format!("/proc/{pid}/{name}"))
+        .ok()?
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(buf)
+}
+
 fn exe_of(pid: i32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/exe")).ok()
 }
@@ -80,7 +93,7 @@ fn stat_of(pid: i32) -> Option<(i32, i32)> {
 
 /// The fields of /proc/PID/stat after the command name, from field 3 (`state`) on.
 fn stat_fields(pid: i32) -> Option<Vec<String>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = String::from_utf8(read_proc(pid, "stat")?).ok()?;
     // The command name is in parentheses and may contain spaces: split after the last ')'.
     let rest = s.get(s.rfind(')')? + 2..)?;
     Some(rest.split_whitespace().map(str::to_owned).collect())
@@ -92,7 +105,7 @@ fn start_time_of(pid: i32) -> Option<u64> {
 }
 
 fn cmdline_of(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
+    read_proc(pid, "cmdline")
         .map(|b| {
             b.split(|c| *c == 0)
                 .filter(|a| !a.is_empty())
@@ -308,7 +321,7 @@ fn script_path(pid: i32, arg: &str) -> Option<PathBuf> {
 
 /// The code-loading variables (see [`CODE_ENV`]) set and non-empty in `pid`'s environment.
 fn code_env_of(pid: i32) -> Vec<(String, Vec<u8>)> {
-    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+    let Some(env) = read_proc(pid, "environ") else {
         return Vec::new();
     };
     let mut found: Vec<(String, Vec<u8>)> = env
@@ -362,22 +375,25 @@ pub fn related(a: i32, b: i32) -> bool {
     lineage(a).contains(&b) || lineage(b).contains(&a)
 }
 
-/// Identifies the client behind the peer process `pid`.
-pub fn identify(pid: i32) -> ClientIdentity {
+/// Identifies the client behind the peer process `pid`, whose executable the caller has
+/// read already (`exe`).
+pub fn identify(pid: i32, exe: Option<PathBuf>) -> ClientIdentity {
     let mut pid = pid;
+    let mut exe = exe;
     let mut via = None;
     for _ in 0..MAX_HOPS {
-        let Some(exe) = exe_of(pid) else { break };
-        if !is_keyfob(&exe) {
+        let Some(keyfob) = exe.as_ref().filter(|e| is_keyfob(e)) else {
             break;
-        }
-        via.get_or_insert(exe);
+        };
+        via.get_or_insert_with(|| keyfob.clone());
         match stat_of(pid) {
-            Some((ppid, _)) if ppid > 1 => pid = ppid,
+            Some((ppid, _)) if ppid > 1 => {
+                pid = ppid;
+                exe = exe_of(pid);
+            }
             _ => break,
         }
     }
-    let exe = exe_of(pid);
     let mut id = ClientIdentity {
         pid,
         exe: exe.clone(),
@@ -484,7 +500,8 @@ mod tests {
 
     #[test]
     fn this_process_is_identified_by_its_executable() {
-        let me = identify(std::process::id() as i32);
+        let pid = std::process::id() as i32;
+        let me = identify(pid, exe_of(pid));
         assert_eq!(me.exe, std::env::current_exe().ok());
         assert!(me.via.is_none());
         assert!(me.stable_id.contains('#') && me.stable_id.contains('@'));
