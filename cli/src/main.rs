@@ -1,7 +1,7 @@
 //! `keyfob`: the command line of the Keyfob credential agent.
 
 // It starts once per credential request, so it starts from C's `main` (see `main` below).
-#![no_main]
+#![cfg_attr(not(test), no_main)]
 
 mod cmd;
 mod ctx;
@@ -188,6 +188,7 @@ enum Command {
 /// (bench/RESULTS.md), and buys a message on stack overflow. What of it matters is done here:
 /// SIGPIPE ignored (a closed stdout is an error, not death; children still start with it at
 /// its default, as std resets it), a panic's exit code 101, stdout flushed at exit.
+#[cfg(not(test))] // The test harness brings its own `main`.
 #[allow(unsafe_code)] // `no_mangle` names the C entry point; `signal` is C's.
 #[unsafe(no_mangle)]
 extern "C" fn main(
@@ -202,6 +203,7 @@ extern "C" fn main(
     std::process::exit(code.into())
 }
 
+#[cfg_attr(test, allow(dead_code))]
 fn run() -> u8 {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Run as `docker-credential-keyfob` (a link to keyfob), it speaks docker's protocol.

@@ -338,7 +338,9 @@ serve! {
     SecretGet => |a, p| a.secret_get(p);
     SecretList => |a, _p| always a.secret_list();
     SecretRemove => |a, p| a.secret_remove(p);
-    AccountAdd => |a, p| a.account_add(p);
+    // Boxed, as the provider calls they make are ~10 KB futures, and a connection's task is
+    // sized for the largest request it might run: idle connections stay small.
+    AccountAdd => |a, p| Box::pin(a.account_add(p));
     AccountList => |a, _p| always a.account_list();
     AccountShow => |a, p| a.account_show(p);
     AccountRemove => |a, p| a.account_remove(p);
@@ -347,7 +349,7 @@ serve! {
     TokenGet => |a, p| a.token_get(p);
     AuditTail => |a, p| a.audit_tail(p);
     AuditVerify => |a, _p| a.audit_verify();
-    Logout => |a, p| a.logout(p);
+    Logout => |a, p| Box::pin(a.logout(p)); // Boxed: see AccountAdd.
 }
 
 impl Serve for Hello {

@@ -348,6 +348,19 @@ impl Broker {
         if let Some(t) = self.fresh(key, want) {
             return Ok(t);
         }
+        // Boxed: the refresh's future (an HTTP exchange, a keychain write) is ~10 KB, and
+        // every connection's task is sized for the largest request it might run, so unboxed
+        // it made each idle connection that much larger. A refresh pays one allocation.
+        Box::pin(self.obtain(key, want, backend)).await
+    }
+
+    /// The slow path of [`Self::token`]: refresh (or obtain) under the account's gate.
+    async fn obtain<B: Backend>(
+        &self,
+        key: &CacheKey,
+        want: Freshness,
+        backend: &B,
+    ) -> Result<CachedToken, B::Error> {
         let account = key.account.as_str();
         let gate = self.gate(account);
         let mut g = gate.lock().await;
