@@ -17,6 +17,8 @@ pub mod sensitive;
 pub mod wire;
 
 #[cfg(feature = "tokio")]
+pub mod approver;
+#[cfg(feature = "tokio")]
 pub mod async_client;
 
 pub use client::{Client, ClientError};

@@ -1,4 +1,4 @@
-//! Work shared by commands and the tray menu: codes, the clipboard, URLs, QR codes.
+//! Work shared by the commands and the sign-in window: codes, URLs, QR codes.
 
 use crate::commands::OtpCodeView;
 use crate::daemon::Link;

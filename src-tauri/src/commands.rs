@@ -166,6 +166,7 @@ pub async fn sign_out(
         .link
         .call::<Logout>(&NameParams { name: account })
         .await
+        .map_err(TrayError::from)
 }
 
 /// Opens an http(s) URL in the default browser.
@@ -201,6 +202,7 @@ pub async fn audit_tail(
             after_seq: None,
         })
         .await
+        .map_err(TrayError::from)
 }
 
 /// Locks the agent.

@@ -1,6 +1,11 @@
 //! Keyfob's tray app: an approver client of keyfobd. It connects through keyfob-proto's
 //! client (starting the daemon if needed, reconnecting after a restart), pops up when a
 //! sign-in or a client's access needs a person, and shows TOTP codes and what the agent does.
+//!
+//! It is the window half of the tray. The tray icon, which runs all day, is
+//! keyfob-tray-resident (beside this program): it holds no WebKit, and starts this app
+//! (`--prompt`) when a request needs a person. This app ends with its last window, so no web
+//! process lives while no window is shown.
 
 mod actions;
 #[cfg(test)]
@@ -8,16 +13,22 @@ mod command_names;
 pub mod commands;
 pub mod daemon;
 pub mod error;
-mod tray;
+mod tray_support;
 mod windows;
 pub mod wire;
 
 use commands::{AppState, SignInView, TrayMode};
 use daemon::{Heard, Link};
 use keyfob_proto::Event;
+use keyfob_proto::approver;
 use keyfob_proto::methods::{AccountShow, NameParams};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tauri::{Emitter, Manager};
+
+/// The resident tray icon's program, installed beside this one.
+const RESIDENT: &str = "keyfob-tray-resident";
 
 /// Event name the windows listen to for daemon events.
 pub const EVENT: &str = "keyfob://event";
@@ -74,10 +85,24 @@ async fn signin_from_event(app: &tauri::AppHandle, ev: &Event) {
     let _ = app.emit_to("signin", "keyfob://signin-view", ());
 }
 
+/// Started by the resident for one request (`--prompt`): no main window, and nothing kept
+/// running once there is nothing to show.
+struct PromptOnly(AtomicBool);
+
 fn on_heard(app: &tauri::AppHandle, heard: Heard) {
     match heard {
         Heard::Connection(c) => {
             let _ = app.emit(CONNECTION, &c);
+            // Opened for a request that was answered (or a daemon that went away) before
+            // this app got to it: nothing to show, so nothing stays.
+            let link = &app.state::<AppState>().link;
+            if app.state::<PromptOnly>().0.load(Ordering::SeqCst)
+                && app.webview_windows().is_empty()
+                && (!c.connected || link.pending().is_empty())
+            {
+                tracing::info!("opened for a request that needs no one now; leaving");
+                app.exit(0);
+            }
         }
         Heard::Event(ev) => {
             let _ = app.emit(EVENT, &ev);
@@ -98,14 +123,11 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
                 Event::SigninStarted { .. } => {
                     let app = app.clone();
                     tauri::async_runtime::spawn(async move { signin_from_event(&app, &ev).await });
-                    return;
                 }
                 _ => {}
             }
         }
     }
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move { tray::refresh(&app).await });
 }
 
 /// The sign-in to show in the sign-in window.
@@ -114,19 +136,66 @@ fn current_signin(slot: tauri::State<'_, SignInSlot>) -> Option<SignInView> {
     slot.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// Whether the tray icon is up (then the app lives on with no window open).
-fn tray_available(app: &tauri::AppHandle) -> bool {
-    app.state::<AppState>()
-        .tray
-        .lock()
-        .map(|t| t.available)
-        .unwrap_or(false)
+fn resident_program() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .map(|me| me.with_file_name(RESIDENT))
+        .filter(|p| p.is_file())
 }
 
-/// Runs the app until Quit. With `--hidden` (the login autostart entry) and a tray icon, no
-/// window opens until one is needed.
+/// Becomes the resident tray icon (`--hidden`, at login), or says why not.
+fn exec_resident() -> String {
+    use std::os::unix::process::CommandExt as _;
+    match resident_program() {
+        Some(p) => format!(
+            "cannot start {}: {}",
+            p.display(),
+            std::process::Command::new(&p).exec()
+        ),
+        None => format!("{RESIDENT} is not installed beside keyfob-tray"),
+    }
+}
+
+/// Starts the resident tray icon, which leaves at once when one is up already.
+fn spawn_resident() {
+    use std::os::unix::process::CommandExt as _;
+    let Some(p) = resident_program() else {
+        tracing::warn!("{RESIDENT} is not installed beside keyfob-tray: no tray icon");
+        return;
+    };
+    let started = std::process::Command::new(&p)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        // Its own process group: a Ctrl-C meant for this window does not end the tray icon.
+        .process_group(0)
+        .spawn();
+    match started {
+        // Reaped in the background, so a resident that finds another running leaves no zombie.
+        Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+        Err(e) => tracing::warn!(error = %e, "cannot start {}", p.display()),
+    }
+}
+
+/// The sign-in the resident saw start, handed over on standard input (`--prompt --signin`).
+fn signin_from_stdin() -> Option<Event> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).ok()?;
+    serde_json::from_str(&line)
+        .inspect_err(|e| tracing::warn!(error = %e, "unreadable sign-in on standard input"))
+        .ok()
+}
+
+/// Runs the app until its last window closes.
+///
+/// - no arguments: the main window, and the resident tray icon if it is not up;
+/// - `--hidden` (the login autostart entry): becomes the resident tray icon; on a desktop
+///   without tray support, the main window instead (there is no other way in);
+/// - `--prompt` (from the resident): the approval prompt for the requests waiting, or with
+///   `--signin` the sign-in read from standard input, and nothing else.
 pub fn run() {
-    let hidden = std::env::args().skip(1).any(|a| a == "--hidden");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let hidden = args.iter().any(|a| a == "--hidden");
+    let prompt = args.iter().any(|a| a == "--prompt");
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KEYFOB_LOG")
@@ -134,18 +203,39 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let link = Arc::new(Link::new(keyfob_proto::paths::socket_path()));
+    let no_tray = tray_support::missing();
+    if hidden && no_tray.is_none() {
+        let why = exec_resident();
+        tracing::warn!("{why}: showing the window instead");
+    }
+    let socket = keyfob_proto::paths::socket_path();
+    // Held while this app runs: the resident leaves requests to it and opens no other.
+    let _windows = match approver::try_lock(&approver::windows_lock(&socket), false) {
+        Ok(lock) => lock,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take the windows lock");
+            None
+        }
+    };
+    if !prompt && !hidden && no_tray.is_none() {
+        spawn_resident();
+    }
+    let signin = (prompt && args.iter().any(|a| a == "--signin"))
+        .then(signin_from_stdin)
+        .flatten();
+    let link = Arc::new(Link::new(socket, daemon::CLIENT));
     let state = AppState {
         link: link.clone(),
         tray: Mutex::new(TrayMode {
-            available: false,
-            reason: None,
+            available: no_tray.is_none(),
+            reason: no_tray.clone(),
         }),
     };
     let result = tauri::Builder::default()
-        .plugin(tauri_plugin_clipboard_manager::init())
         .manage(state)
         .manage(SignInSlot::default())
+        // A prompt-only app showing a sign-in stays for it.
+        .manage(PromptOnly(AtomicBool::new(prompt && signin.is_none())))
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::otp_codes,
@@ -162,18 +252,15 @@ pub fn run() {
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
-            let mode = tray::install(&handle);
-            match &mode.reason {
-                Some(reason) => tracing::warn!("{reason}"),
-                None => tracing::info!("tray icon installed"),
+            if let Some(reason) = &no_tray {
+                tracing::warn!("{reason}");
             }
-            *app.state::<AppState>()
-                .tray
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = mode;
-            // Without a tray icon there is no other way in: the window shows regardless.
-            if !hidden || !tray_available(&handle) {
+            if !prompt {
                 windows::show_main(&handle)?;
+            }
+            if let Some(ev) = signin {
+                let h = handle.clone();
+                tauri::async_runtime::spawn(async move { signin_from_event(&h, &ev).await });
             }
             let h = handle.clone();
             tauri::async_runtime::spawn(daemon::run(link.clone(), move |heard| {
@@ -181,8 +268,8 @@ pub fn run() {
             }));
             Ok(())
         })
-        // A closed window is destroyed, not hidden: no web process lives while no window is
-        // shown. It is built again when needed.
+        // A closed window is destroyed, not hidden, and the app ends with its last window:
+        // no web process lives while no window is shown.
         .build(tauri::generate_context!());
     let app = match result {
         Ok(app) => app,
@@ -191,15 +278,5 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    app.run(|app, event| {
-        // The last window closing ends the app only without a tray icon; Quit (an explicit
-        // exit code) always does.
-        if let tauri::RunEvent::ExitRequested {
-            code: None, api, ..
-        } = event
-            && tray_available(app)
-        {
-            api.prevent_exit();
-        }
-    });
+    app.run(|_, _| {});
 }

@@ -1,7 +1,8 @@
-//! The tray as a resident app: started `--hidden` (as at login), it shows no window and holds
-//! no WebKit web process; an approval request opens the prompt (and a web process); once the
-//! request is answered the prompt is destroyed and the web process goes with it.
-//! Runs the real keyfob-tray under Xvfb on a private session bus.
+//! The tray as a resident app: started `--hidden` (as at login), keyfob-tray becomes the
+//! resident tray icon (keyfob-tray-resident), which holds no WebKit at all; an approval
+//! request opens the window app with the prompt (and a web process); once the request is
+//! answered the window app ends, its web process with it, and the tray icon stays.
+//! Runs the real programs under Xvfb on a private session bus.
 
 use keyfob_e2e::approver::Approver;
 use keyfob_e2e::{TestEnv, bin, tool, wait_until};
@@ -87,12 +88,13 @@ impl Tray {
         Self { child }
     }
 
-    /// The keyfob-tray process (below xvfb-run and dbus-run-session).
-    fn pid(&self) -> Option<u32> {
+    /// The process named `name` below xvfb-run and dbus-run-session (names are cut to 15
+    /// bytes by the kernel).
+    fn pid_of(&self, name: &str) -> Option<u32> {
         let all = processes();
         all.iter()
-            .find(|(pid, (_, name))| {
-                name == "keyfob-tray" && {
+            .find(|(pid, (_, n))| {
+                n == name && {
                     let mut p = **pid;
                     let mut under = false;
                     for _ in 0..8 {
@@ -109,6 +111,16 @@ impl Tray {
                 }
             })
             .map(|(pid, _)| *pid)
+    }
+
+    /// The resident tray icon's process.
+    fn resident(&self) -> Option<u32> {
+        self.pid_of("keyfob-tray-res")
+    }
+
+    /// The window app's process, while one runs.
+    fn window_app(&self) -> Option<u32> {
+        self.pid_of("keyfob-tray")
     }
 }
 
@@ -136,8 +148,24 @@ fn the_tray_started_hidden_holds_no_web_process_until_a_prompt_and_none_after_it
         "the tray to connect as an approver",
         || status()["approvers"].as_u64().is_some_and(|n| n >= 1),
     );
-    let pid = tray.pid().expect("the keyfob-tray process");
+    let pid = tray
+        .resident()
+        .expect("keyfob-tray --hidden became keyfob-tray-resident");
+    assert_eq!(tray.window_app(), None, "a hidden tray runs the window app");
     assert_eq!(web_processes(pid), 0, "a hidden tray holds a web process");
+    // What made a hidden tray 116 MB: WebKit's libraries, and Mesa's (LLVM) behind GTK's GL.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    for heavy in [
+        "libwebkit2gtk",
+        "libjavascriptcoregtk",
+        "libLLVM",
+        "swrast_dri",
+    ] {
+        assert!(
+            !maps.contains(heavy),
+            "the resident tray icon has {heavy} loaded"
+        );
+    }
 
     // A script asks for the secret: the prompt opens, with its web process.
     let script = env.root().join("ask.sh");
@@ -166,12 +194,14 @@ fn the_tray_started_hidden_holds_no_web_process_until_a_prompt_and_none_after_it
         asking.wait().unwrap().success(),
         "the request was not served"
     );
-    wait_until(Duration::from_secs(60), "the web process to go", || {
-        web_processes(pid) == 0
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the window app and its web process to go",
+        || web_processes(pid) == 0 && tray.window_app().is_none(),
+    );
     assert_eq!(
-        tray.pid(),
+        tray.resident(),
         Some(pid),
-        "the tray exited with its last window"
+        "the tray icon ended with the prompt"
     );
 }

@@ -130,6 +130,10 @@ fn beside_daemon(p: &Path) -> bool {
     daemon_dir().is_some_and(|d| p.parent() == Some(d))
 }
 
+/// The tray's two programs: its windows and its resident icon. They are approvers in their
+/// own right, never acting for someone else.
+const TRAY_PROGRAMS: [&str; 2] = ["keyfob-tray", "keyfob-tray-resident"];
+
 /// Keyfob's own CLI or helper entry points (they act for someone else; the tray does not),
 /// by name only.
 fn named_like_keyfob(exe: &Path) -> bool {
@@ -139,7 +143,7 @@ fn named_like_keyfob(exe: &Path) -> bool {
         .unwrap_or_default();
     name == "keyfob"
         || name.ends_with("-keyfob")
-        || (name.starts_with("keyfob-") && name != "keyfob-tray")
+        || (name.starts_with("keyfob-") && !TRAY_PROGRAMS.contains(&name.as_ref()))
 }
 
 /// Keyfob's own programs, installed beside keyfobd: the only ones skipped when walking to the
@@ -485,10 +489,13 @@ impl ClientIdentity {
     /// Whether the connection comes from Keyfob's own CLI or tray, installed beside this
     /// daemon: the only programs trusted to answer approval prompts.
     pub fn is_keyfob_frontend(&self) -> bool {
-        let named = |p: &Path, name: &str| p.file_name().is_some_and(|n| n == name);
+        let named = |p: &Path, names: &[&str]| {
+            p.file_name()
+                .is_some_and(|n| names.iter().any(|name| n == *name))
+        };
         match (&self.via, &self.exe) {
-            (Some(via), _) => named(via, "keyfob") && beside_daemon(via),
-            (None, Some(exe)) => named(exe, "keyfob-tray") && beside_daemon(exe),
+            (Some(via), _) => named(via, &["keyfob"]) && beside_daemon(via),
+            (None, Some(exe)) => named(exe, &TRAY_PROGRAMS) && beside_daemon(exe),
             _ => false,
         }
     }
@@ -514,6 +521,9 @@ mod tests {
             "/usr/bin/git-credential-keyfob"
         )));
         assert!(!named_like_keyfob(Path::new("/usr/bin/keyfob-tray")));
+        assert!(!named_like_keyfob(Path::new(
+            "/usr/bin/keyfob-tray-resident"
+        )));
         assert!(!named_like_keyfob(Path::new("/usr/bin/python3")));
         assert!(!is_keyfob(Path::new("/tmp/elsewhere/evil-keyfob")));
         assert_eq!(base_name(Path::new("/usr/bin/python3.11")), "python3");

@@ -1,0 +1,145 @@
+//! The window app (keyfob-tray, installed beside this program), started when a person is
+//! needed. Any window app running is an approver itself and answers requests on its own, so
+//! one is started only when none runs; it ends with its last window.
+
+use keyfob_proto::Event;
+use keyfob_proto::approver;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt as _;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+/// The window app's program name.
+const WINDOW_APP: &str = "keyfob-tray";
+
+/// Set when this program turned GTK's OpenGL off for itself: the window app's WebKit wants it.
+static GL_TURNED_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that `GDK_GL` was set for this program alone, to be taken off for window apps.
+pub fn mark_gl_turned_off() {
+    GL_TURNED_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A window app command, with the environment this program was started with.
+fn window_app(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    if GL_TURNED_OFF.load(std::sync::atomic::Ordering::Relaxed) {
+        cmd.env_remove(super::GDK_GL);
+    }
+    cmd
+}
+
+/// The window apps this program knows of.
+pub struct Windows {
+    program: PathBuf,
+    lock: PathBuf,
+    /// The one it started, while it runs.
+    child: Option<Child>,
+    /// Waiting for window apps it did not start to end.
+    others: Option<JoinHandle<()>>,
+}
+
+impl Windows {
+    /// Window apps for the agent at `socket`.
+    pub fn new(socket: &Path) -> Self {
+        let program = std::env::current_exe()
+            .ok()
+            .map(|me| me.with_file_name(WINDOW_APP))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(WINDOW_APP));
+        Self {
+            program,
+            lock: approver::windows_lock(socket),
+            child: None,
+            others: None,
+        }
+    }
+
+    fn ours_running(&mut self) -> bool {
+        let running = self
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        if !running {
+            self.child = None;
+        }
+        running
+    }
+
+    /// Makes sure a window app shows what waits: a running one does by itself; otherwise one
+    /// starts with `--prompt` (and with `--signin`, the sign-in on its standard input).
+    pub fn prompt(&mut self, signin: Option<&Event>) {
+        if self.ours_running() {
+            return;
+        }
+        match approver::try_lock(&self.lock, true) {
+            Ok(Some(_free)) => {}
+            Ok(None) => {
+                // One the person opened answers it; when it ends, look again.
+                if self.others.is_none() {
+                    let lock = self.lock.clone();
+                    self.others = Some(tokio::task::spawn_blocking(move || {
+                        if let Err(e) = approver::wait_unlocked(&lock) {
+                            tracing::warn!(error = %e, "cannot wait for the window app");
+                        }
+                    }));
+                }
+                return;
+            }
+            // Better two prompts than none.
+            Err(e) => tracing::warn!(error = %e, "cannot tell whether a window app runs"),
+        }
+        let mut cmd = window_app(&self.program);
+        cmd.arg("--prompt").stdout(Stdio::null());
+        let line = signin.and_then(|ev| serde_json::to_string(ev).ok());
+        if line.is_some() {
+            cmd.arg("--signin").stdin(Stdio::piped());
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                tracing::info!(pid = child.id(), "opened the window app for a request");
+                if let (Some(line), Some(mut stdin)) = (line, child.stdin.take()) {
+                    tokio::spawn(async move {
+                        let _ = stdin.write_all(format!("{line}\n").as_bytes()).await;
+                    });
+                }
+                self.child = Some(child);
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot start {}: the request waits for `keyfob approve`",
+                self.program.display()
+            ),
+        }
+    }
+
+    /// Opens the main window: a window app of its own, which ends when it is closed.
+    pub fn open_main(&mut self) -> Result<(), String> {
+        let mut child = window_app(&self.program)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.program.display()))?;
+        // Reaped in the background; prompts are still ours to watch.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(())
+    }
+
+    /// Resolves when a window app this program watches has ended.
+    pub async fn closed(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.wait().await;
+            self.child = None;
+        } else if let Some(h) = &mut self.others {
+            let _ = h.await;
+            self.others = None;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+}
