@@ -529,6 +529,21 @@ mod tests {
         assert_eq!(base_name(Path::new("/usr/bin/python3.11")), "python3");
     }
 
+    #[test]
+    fn a_program_named_like_the_tray_elsewhere_is_no_approver() {
+        let client = |exe: PathBuf| ClientIdentity {
+            exe: Some(exe),
+            ..Default::default()
+        };
+        let here = daemon_dir().unwrap();
+        for name in TRAY_PROGRAMS {
+            assert!(client(here.join(name)).is_keyfob_frontend(), "{name}");
+            let imitation = client(PathBuf::from("/tmp/evil").join(name));
+            assert!(!imitation.is_keyfob_frontend(), "{name} outside");
+        }
+        assert!(!client(here.join("keyfob-tray-helper")).is_keyfob_frontend());
+    }
+
     fn argv(s: &str) -> Vec<String> {
         s.split(' ').map(str::to_owned).collect()
     }
