@@ -211,11 +211,17 @@ fn open_lock(path: &Path) -> std::io::Result<std::fs::File> {
             .mode(0o700)
             .create(dir)?;
     }
+    // A directory another user made first (`/tmp/keyfob-UID`) could hold the lock against
+    // us, or a symbolic link that makes us create a file elsewhere.
+    if let Some(why) = crate::ownership::unsafe_socket_dir(path) {
+        return Err(std::io::Error::other(why));
+    }
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
 }
 
@@ -271,5 +277,22 @@ mod tests {
         assert!(try_lock(&resident, true).unwrap().is_none());
         drop(first);
         wait_unlocked(&resident).unwrap();
+    }
+
+    #[test]
+    fn a_lock_in_a_directory_open_to_others_or_through_a_symlink_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let socket = run.join("agent.sock");
+        let e = try_lock(&resident_lock(&socket), true).unwrap_err();
+        assert!(e.to_string().contains("open to other users"), "{e}");
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, windows_lock(&socket)).unwrap();
+        assert!(try_lock(&windows_lock(&socket), false).is_err());
+        assert!(!elsewhere.exists(), "the lock followed a symbolic link");
     }
 }
