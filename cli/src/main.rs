@@ -187,7 +187,9 @@ enum Command {
 /// signal stack) costs ~40 µs of the ~0.35 ms `keyfob token` adds to a process start
 /// (bench/RESULTS.md), and buys a message on stack overflow. What of it matters is done here:
 /// SIGPIPE ignored (a closed stdout is an error, not death; children still start with it at
-/// its default, as std resets it), a panic's exit code 101, stdout flushed at exit.
+/// its default, as std resets it), closed standard fds opened on /dev/null, a panic's exit
+/// code 101, stdout flushed at exit. The arguments still come from `std::env::args_os`: on
+/// glibc and macOS std reads them itself, without its start-up (on musl it would not).
 #[cfg(not(test))] // The test harness brings its own `main`.
 #[allow(unsafe_code)] // `no_mangle` names the C entry point; `signal` is C's.
 #[unsafe(no_mangle)]
@@ -198,9 +200,29 @@ extern "C" fn main(
     // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts, as std's
     // own start-up does.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    keep_standard_fds_open();
     let code = std::panic::catch_unwind(run).unwrap_or(exit::code::PANIC);
     // Unlike returning from C's main, `exit` flushes Rust's stdout first.
     std::process::exit(code.into())
+}
+
+/// Opens /dev/null on any of the standard fds 0–2 that is closed, as std's start-up does:
+/// otherwise the agent's socket could become stdout (and the token be written into the
+/// protocol) or stdin. The lowest free fd is what `open` returns.
+#[cfg(not(test))]
+fn keep_standard_fds_open() {
+    use std::os::fd::{AsRawFd as _, IntoRawFd as _};
+    while let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        if null.as_raw_fd() > 2 {
+            break;
+        }
+        // Now a standard fd: kept open for the process's life.
+        let _ = null.into_raw_fd();
+    }
 }
 
 #[cfg_attr(test, allow(dead_code))]

@@ -243,6 +243,14 @@ pub fn try_lock(path: &Path, exclusive: bool) -> std::io::Result<Option<std::fs:
     }
 }
 
+/// Takes `path`'s lock shared, waiting out a brief exclusive hold (another program's check
+/// whether any holder is left). The returned file holds it as [`try_lock`]'s does.
+pub fn hold_shared(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = open_lock(path)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockShared)?;
+    Ok(file)
+}
+
 /// Blocks until no process holds `path`'s lock, then lets go of it at once.
 pub fn wait_unlocked(path: &Path) -> std::io::Result<()> {
     let file = open_lock(path)?;

@@ -110,6 +110,13 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
                 Event::ApprovalRequested(_) => {
                     if let Err(e) = windows::show_approval(app) {
                         tracing::warn!(error = %e, "cannot show the approval window");
+                        // Opened for this prompt alone: an app showing nothing would keep
+                        // the resident from opening another.
+                        if app.state::<PromptOnly>().0.load(Ordering::SeqCst)
+                            && app.webview_windows().is_empty()
+                        {
+                            app.exit(1);
+                        }
                     }
                 }
                 // The last request is answered: the prompt goes, web process and all.
@@ -176,8 +183,21 @@ fn spawn_resident() {
     }
 }
 
+/// Whether this process was started by the resident tray icon beside it.
+fn started_by_resident() -> bool {
+    let parent = std::os::unix::process::parent_id();
+    let exe = std::fs::read_link(format!("/proc/{parent}/exe")).ok();
+    exe.is_some() && exe == resident_program()
+}
+
 /// The sign-in the resident saw start, handed over on standard input (`--prompt --signin`).
+/// Only from the resident: a sign-in shown in Keyfob's own window must be the daemon's, not
+/// a code and link any program could pipe in.
 fn signin_from_stdin() -> Option<Event> {
+    if !started_by_resident() {
+        tracing::warn!("--signin is read only from {RESIDENT}; ignoring standard input");
+        return None;
+    }
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).ok()?;
     serde_json::from_str(&line)
@@ -210,13 +230,9 @@ pub fn run() {
     }
     let socket = keyfob_proto::paths::socket_path();
     // Held while this app runs: the resident leaves requests to it and opens no other.
-    let _windows = match approver::try_lock(&approver::windows_lock(&socket), false) {
-        Ok(lock) => lock,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot take the windows lock");
-            None
-        }
-    };
+    let _windows = approver::hold_shared(&approver::windows_lock(&socket))
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot take the windows lock"))
+        .ok();
     if !prompt && !hidden && no_tray.is_none() {
         spawn_resident();
     }

@@ -95,8 +95,11 @@ async fn work(link: Arc<Link>, mut clicked: mpsc::UnboundedReceiver<menu::Click>
             Some(h) = heard.recv() => {
                 match &h {
                     // The pending requests at (re)connection arrive as these too.
-                    Heard::Event(Event::ApprovalRequested(_)) => windows.prompt(None),
-                    Heard::Event(ev @ Event::SigninStarted { .. }) => windows.prompt(Some(ev)),
+                    Heard::Event(Event::ApprovalRequested(r)) => windows.prompt_for(r.id),
+                    Heard::Event(Event::ApprovalResolved { id, .. }) => windows.resolved(*id),
+                    Heard::Event(ev @ Event::SigninStarted { .. }) => windows.sign_in(ev),
+                    // A restarted daemon numbers its requests anew.
+                    Heard::Connection(c) if !c.connected => windows.forget_shown(),
                     _ => {}
                 }
                 menu::refresh(&link).await;
@@ -107,9 +110,11 @@ async fn work(link: Arc<Link>, mut clicked: mpsc::UnboundedReceiver<menu::Click>
                 }
             }
             () = windows.closed() => {
-                // A request that came as the window app was closing gets a prompt of its own.
-                if !link.pending().is_empty() {
-                    windows.prompt(None);
+                // A request that came as the window app was closing gets a prompt of its own;
+                // one the person closed unanswered is not pushed at them again (it waits in
+                // the main window, and for `keyfob approve`).
+                for r in link.pending() {
+                    windows.prompt_for(r.id);
                 }
             }
         }

@@ -4,6 +4,7 @@
 
 use keyfob_proto::Event;
 use keyfob_proto::approver;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt as _;
@@ -32,28 +33,55 @@ fn window_app(program: &Path) -> Command {
 
 /// The window apps this program knows of.
 pub struct Windows {
+    /// keyfob-tray beside this program: keyfobd takes answers only from there, so no other
+    /// (one found on PATH, say) is started.
     program: PathBuf,
     lock: PathBuf,
     /// The one it started, while it runs.
     child: Option<Child>,
     /// Waiting for window apps it did not start to end.
     others: Option<JoinHandle<()>>,
+    /// Requests a window app has been (or is being) shown: each is put in front of the
+    /// person once. One closed unanswered is not pushed again, and an app that fails at once
+    /// is not started over and over.
+    shown: HashSet<u64>,
 }
 
 impl Windows {
     /// Window apps for the agent at `socket`.
     pub fn new(socket: &Path) -> Self {
         let program = std::env::current_exe()
-            .ok()
             .map(|me| me.with_file_name(WINDOW_APP))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| PathBuf::from(WINDOW_APP));
+            .unwrap_or_else(|_| PathBuf::from(WINDOW_APP));
         Self {
             program,
             lock: approver::windows_lock(socket),
             child: None,
             others: None,
+            shown: HashSet::new(),
         }
+    }
+
+    /// Shows request `id` to the person, unless it has been shown already.
+    pub fn prompt_for(&mut self, id: u64) {
+        if self.shown.insert(id) {
+            self.prompt(None);
+        }
+    }
+
+    /// Request `id` is answered (or expired): nothing more to show for it.
+    pub fn resolved(&mut self, id: u64) {
+        self.shown.remove(&id);
+    }
+
+    /// The daemon went away: the requests it numbered are gone with it.
+    pub fn forget_shown(&mut self) {
+        self.shown.clear();
+    }
+
+    /// Shows a sign-in that has started.
+    pub fn sign_in(&mut self, started: &Event) {
+        self.prompt(Some(started));
     }
 
     fn ours_running(&mut self) -> bool {
@@ -69,7 +97,7 @@ impl Windows {
 
     /// Makes sure a window app shows what waits: a running one does by itself; otherwise one
     /// starts with `--prompt` (and with `--signin`, the sign-in on its standard input).
-    pub fn prompt(&mut self, signin: Option<&Event>) {
+    fn prompt(&mut self, signin: Option<&Event>) {
         if self.ours_running() {
             return;
         }
