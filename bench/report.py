@@ -52,7 +52,9 @@ w("## A cached access token, as a whole process")
 w("")
 w("hyperfine -N, 300 runs per command per round. `keyfob token work` is served from the "
   "agent's cache; `oidc-token peer` from oidc-agent's; `secret-tool lookup` reads a stored "
-  "secret from gnome-keyring.")
+  "secret from gnome-keyring. `floor: C client` (bench/floor-client.c) is a static C program "
+  "that sends keyfobd the same two lines `keyfob token work` sends and waits for the replies, "
+  "doing nothing else: the least a whole process that asks this keyfobd can take.")
 w("")
 w("| command | median | min | max |")
 w("|---|---|---|---|")
@@ -68,6 +70,11 @@ w("|---|---|---|---|---|---|")
 w(f"| keyfob token / oidc-token | {fmt(r_oidc, '×', 2)} | ≤ 0.6 × | {verdict(statistics.median(r_oidc) <= 0.6)} |")
 w(f"| keyfob token − /bin/true | {fmt(d_true, 'ms', 3)} | ≤ 0.1 ms | {verdict(statistics.median(d_true) <= 0.1)} |")
 w(f"| keyfob token / secret-tool lookup | {fmt(r_st, '×', 3)} | ≤ 0.1 × | {verdict(statistics.median(r_st) <= 0.1)} |")
+if "floor: C client" in names:
+    floor = lambda r: r["median_ms"]["floor: C client"]
+    w(f"| keyfob token − floor: C client | {fmt([kf(r) - floor(r) for r in tok], 'ms', 3)} | | |")
+    w(f"| floor: C client − /bin/true | {fmt([floor(r) - r['median_ms']['/bin/true'] for r in tok], 'ms', 3)} | | |")
+    w(f"| floor: C client / oidc-token | {fmt([floor(r) / r['median_ms']['oidc-token'] for r in tok], '×', 2)} | | |")
 w("")
 
 otp = jsonl("otp.rounds.jsonl")
