@@ -205,3 +205,73 @@ fn the_tray_started_hidden_holds_no_web_process_until_a_prompt_and_none_after_it
         "the tray icon ended with the prompt"
     );
 }
+
+/// A script pipes a forged sign-in (a real account's name, its own code and link) into the
+/// window app, to have Keyfob's own window show it. Only the resident tray icon beside
+/// keyfob-tray hands a sign-in over: from anyone else the input is ignored, and an app opened
+/// for a prompt with nothing waiting leaves at once instead of showing the forgery.
+#[test]
+fn a_forged_sign_in_piped_into_the_window_app_is_not_shown() {
+    let env = TestEnv::new();
+    env.ok_in(&["secret", "set", "s"], "v");
+    let forged = serde_json::json!({
+        "event": "signin.started",
+        "account": "work",
+        "flow": "device",
+        "user_code": "EVIL-CODE",
+        "verification_uri": "https://evil.example/device",
+        "verification_uri_complete": "https://evil.example/device?user_code=EVIL-CODE",
+    });
+    let mut app = tool("xvfb-run", "xvfb")
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1280x900x24",
+            "dbus-run-session",
+            "--",
+        ])
+        .arg(bin("keyfob-tray"))
+        .args(["--prompt", "--signin"])
+        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = app.stdin.take().unwrap();
+        writeln!(stdin, "{forged}").unwrap();
+    }
+    let pg = app.id();
+    let _kill = scopeguard(pg);
+    let mut status = None;
+    wait_until(
+        Duration::from_secs(60),
+        "the window app to leave without showing the forged sign-in",
+        || {
+            status = app.try_wait().unwrap();
+            status.is_some()
+        },
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(app.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("ignoring standard input"),
+        "the forged sign-in was not refused: {err}"
+    );
+}
+
+/// Kills process group `pg` when dropped (a failed test leaves no app behind).
+fn scopeguard(pg: u32) -> impl Drop {
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if let Some(pg) = rustix::process::Pid::from_raw(self.0 as i32) {
+                let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    Kill(pg)
+}
