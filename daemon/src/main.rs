@@ -26,6 +26,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    keyfob_daemon::memory::keep_large_blocks_mapped();
     let args = Args::parse();
     if args.man_page {
         use clap::CommandFactory;

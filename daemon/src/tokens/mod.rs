@@ -348,27 +348,29 @@ impl Broker {
         if let Some(t) = self.fresh(key, want) {
             return Ok(t);
         }
-        // Boxed: the refresh's future (an HTTP exchange, a keychain write) is ~10 KB, and
-        // every connection's task is sized for the largest request it might run, so unboxed
-        // it made each idle connection that much larger. A refresh pays one allocation.
-        Box::pin(self.obtain(key, want, backend)).await
-    }
-
-    /// The slow path of [`Self::token`]: refresh (or obtain) under the account's gate.
-    async fn obtain<B: Backend>(
-        &self,
-        key: &CacheKey,
-        want: Freshness,
-        backend: &B,
-    ) -> Result<CachedToken, B::Error> {
-        let account = key.account.as_str();
-        let gate = self.gate(account);
+        let gate = self.gate(&key.account);
         let mut g = gate.lock().await;
         // Someone may have refreshed this key while we waited: theirs serves if it is fresh
         // enough for us, by our own key's rule.
         if let Some(t) = self.fresh(key, want) {
             return Ok(t);
         }
+        // Boxed: the refresh's future (an HTTP exchange, a keychain write) is ~10 KB, and
+        // every connection's task is sized for the largest request it might run, so unboxed
+        // it made each idle connection that much larger. Boxed only here, under the gate:
+        // one allocation per refresh, not one per caller waiting for it (a thousand callers
+        // at an expired token would hold ~10 MB the allocator does not give back).
+        Box::pin(self.obtain(key, &mut g, backend)).await
+    }
+
+    /// The slow path of [`Self::token`]: refresh (or obtain), with the account's gate held.
+    async fn obtain<B: Backend>(
+        &self,
+        key: &CacheKey,
+        g: &mut Gate,
+        backend: &B,
+    ) -> Result<CachedToken, B::Error> {
+        let account = key.account.as_str();
         if self.stopping.load(Ordering::SeqCst) {
             return Err(BrokerError::Stopping.into());
         }
@@ -379,7 +381,7 @@ impl Broker {
                 // The unsaved rotated token is the only valid one: store it before anything
                 // else, and call no provider while it is held in memory only.
                 Some(pending) => {
-                    self.store(account, &mut g, pending.clone(), backend)
+                    self.store(account, g, pending.clone(), backend)
                         .await
                         .map_err(B::Error::from)?;
                     pending
@@ -405,7 +407,7 @@ impl Broker {
                         .as_ref()
                         .is_some_and(|old| old.expose_secret() != new.expose_secret());
                     if rotated {
-                        self.store(account, &mut g, new, backend)
+                        self.store(account, g, new, backend)
                             .await
                             .map_err(B::Error::from)?;
                         let window_us =
