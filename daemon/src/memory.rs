@@ -21,17 +21,25 @@ pub fn give_back() {
     }
 }
 
+/// Blocks of this size and up get mappings of their own, unmapped when freed.
+const MMAP_THRESHOLD: i32 = 4 << 20;
+/// Free memory at the top of the main heap kept for reuse before it is returned.
+const TRIM_THRESHOLD: i32 = 8 << 20;
+
 /// Keeps large blocks (the file vault's KDF takes 19 MiB per unlock) in mappings of their own,
 /// unmapped when freed. Left to itself, glibc raises its mmap threshold once such a block is
 /// freed, so every later unlock's block comes from the vault thread's arena, and stays there:
 /// `malloc_trim` does not shrink a thread arena's top. The load test measured ~19 MiB kept
-/// after an unlock this way. Setting the threshold turns that raising off.
+/// after an unlock this way. Setting the thresholds turns that raising off; they are set
+/// well above ordinary buffers, which at glibc's own 128 KiB would each be mapped and
+/// unmapped again.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn keep_large_blocks_mapped() {
-    // SAFETY: mallopt only sets an allocator parameter (128 KiB is glibc's own default).
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
 
