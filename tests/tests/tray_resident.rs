@@ -61,7 +61,14 @@ struct Tray {
 }
 
 impl Tray {
+    /// `keyfob-tray --hidden`, as at login.
     fn start(env: &TestEnv) -> Self {
+        Self::spawn(env, &["--hidden"], Stdio::null(), Stdio::null())
+    }
+
+    /// `keyfob-tray ARGS` under Xvfb and a private session bus, in its own process group
+    /// (killed whole when this is dropped).
+    fn spawn(env: &TestEnv, args: &[&str], stdin: Stdio, stderr: Stdio) -> Self {
         let tray = bin("keyfob-tray");
         assert!(
             tray.is_file(),
@@ -77,11 +84,11 @@ impl Tray {
                 "--",
             ])
             .arg(&tray)
-            .arg("--hidden")
+            .args(args)
             .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .process_group(0)
             .spawn()
             .unwrap();
@@ -222,56 +229,30 @@ fn a_forged_sign_in_piped_into_the_window_app_is_not_shown() {
         "verification_uri": "https://evil.example/device",
         "verification_uri_complete": "https://evil.example/device?user_code=EVIL-CODE",
     });
-    let mut app = tool("xvfb-run", "xvfb")
-        .args([
-            "-a",
-            "-s",
-            "-screen 0 1280x900x24",
-            "dbus-run-session",
-            "--",
-        ])
-        .arg(bin("keyfob-tray"))
-        .args(["--prompt", "--signin"])
-        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut app = Tray::spawn(
+        &env,
+        &["--prompt", "--signin"],
+        Stdio::piped(),
+        Stdio::piped(),
+    );
     {
         use std::io::Write as _;
-        let mut stdin = app.stdin.take().unwrap();
+        let mut stdin = app.child.stdin.take().unwrap();
         writeln!(stdin, "{forged}").unwrap();
     }
-    let pg = app.id();
-    let _kill = scopeguard(pg);
     let mut status = None;
     wait_until(
         Duration::from_secs(60),
         "the window app to leave without showing the forged sign-in",
         || {
-            status = app.try_wait().unwrap();
+            status = app.child.try_wait().unwrap();
             status.is_some()
         },
     );
     let mut err = String::new();
-    std::io::Read::read_to_string(app.stderr.as_mut().unwrap(), &mut err).unwrap();
+    std::io::Read::read_to_string(app.child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(
         err.contains("ignoring standard input"),
         "the forged sign-in was not refused: {err}"
     );
-}
-
-/// Kills process group `pg` when dropped (a failed test leaves no app behind).
-fn scopeguard(pg: u32) -> impl Drop {
-    struct Kill(u32);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            if let Some(pg) = rustix::process::Pid::from_raw(self.0 as i32) {
-                let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
-            }
-        }
-    }
-    Kill(pg)
 }

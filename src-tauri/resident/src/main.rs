@@ -24,14 +24,14 @@ const CLIENT: &str = "keyfob-tray-resident";
 const GDK_GL: &str = "GDK_GL";
 
 fn main() -> ExitCode {
-    if std::env::var_os(GDK_GL).is_none() {
+    let gl_turned_off = std::env::var_os(GDK_GL).is_none();
+    if gl_turned_off {
         // SAFETY: no other thread exists yet to read the environment. The window app this
         // program starts gets the variable removed again (see windows.rs).
         #[allow(unsafe_code)]
         unsafe {
             std::env::set_var(GDK_GL, "disable");
         }
-        windows::mark_gl_turned_off();
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run() {
+    match run(gl_turned_off) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyfob-tray-resident: {e}");
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
+fn run(gl_turned_off: bool) -> Result<(), String> {
     let socket = keyfob_proto::paths::socket_path();
     let lock = approver::resident_lock(&socket);
     // One tray icon per agent: a second start (the window app starts one in case) leaves.
@@ -72,7 +72,7 @@ fn run() -> Result<(), String> {
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(work(link, clicked)),
+                Ok(rt) => rt.block_on(work(link, clicked, gl_turned_off)),
                 Err(e) => tracing::error!(error = %e, "cannot start the link to keyfobd"),
             }
         })
@@ -83,12 +83,16 @@ fn run() -> Result<(), String> {
 }
 
 /// The link's side: events from keyfobd, clicks from the menu, window apps ending.
-async fn work(link: Arc<Link>, mut clicked: mpsc::UnboundedReceiver<menu::Click>) {
+async fn work(
+    link: Arc<Link>,
+    mut clicked: mpsc::UnboundedReceiver<menu::Click>,
+    gl_turned_off: bool,
+) {
     let (tell, mut heard) = mpsc::unbounded_channel();
     tokio::spawn(approver::run(link.clone(), move |h| {
         let _ = tell.send(h);
     }));
-    let mut windows = windows::Windows::new(&link.socket);
+    let mut windows = windows::Windows::new(&link.socket, gl_turned_off);
     let mut clipboard: Option<arboard::Clipboard> = None;
     loop {
         tokio::select! {

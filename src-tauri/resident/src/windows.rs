@@ -14,23 +14,6 @@ use tokio::task::JoinHandle;
 /// The window app's program name.
 const WINDOW_APP: &str = "keyfob-tray";
 
-/// Set when this program turned GTK's OpenGL off for itself: the window app's WebKit wants it.
-static GL_TURNED_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Records that `GDK_GL` was set for this program alone, to be taken off for window apps.
-pub fn mark_gl_turned_off() {
-    GL_TURNED_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// A window app command, with the environment this program was started with.
-fn window_app(program: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    if GL_TURNED_OFF.load(std::sync::atomic::Ordering::Relaxed) {
-        cmd.env_remove(super::GDK_GL);
-    }
-    cmd
-}
-
 /// The window apps this program knows of.
 pub struct Windows {
     /// keyfob-tray beside this program: keyfobd takes answers only from there, so no other
@@ -41,6 +24,9 @@ pub struct Windows {
     child: Option<Child>,
     /// Waiting for window apps it did not start to end.
     others: Option<JoinHandle<()>>,
+    /// `GDK_GL` was set for this program alone: window apps get it taken off, as their
+    /// WebKit wants OpenGL.
+    gl_turned_off: bool,
     /// Requests a window app has been (or is being) shown: each is put in front of the
     /// person once. One closed unanswered is not pushed again, and an app that fails at once
     /// is not started over and over.
@@ -48,8 +34,8 @@ pub struct Windows {
 }
 
 impl Windows {
-    /// Window apps for the agent at `socket`.
-    pub fn new(socket: &Path) -> Self {
+    /// Window apps for the agent at `socket`; `gl_turned_off`: see [`super::GDK_GL`].
+    pub fn new(socket: &Path, gl_turned_off: bool) -> Self {
         let program = std::env::current_exe()
             .map(|me| me.with_file_name(WINDOW_APP))
             .unwrap_or_else(|_| PathBuf::from(WINDOW_APP));
@@ -58,8 +44,18 @@ impl Windows {
             lock: approver::windows_lock(socket),
             child: None,
             others: None,
+            gl_turned_off,
             shown: HashSet::new(),
         }
+    }
+
+    /// A window app command, with the environment this program was started with.
+    fn window_app(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        if self.gl_turned_off {
+            cmd.env_remove(super::GDK_GL);
+        }
+        cmd
     }
 
     /// Shows request `id` to the person, unless it has been shown already.
@@ -118,7 +114,7 @@ impl Windows {
             // Better two prompts than none.
             Err(e) => tracing::warn!(error = %e, "cannot tell whether a window app runs"),
         }
-        let mut cmd = window_app(&self.program);
+        let mut cmd = self.window_app();
         cmd.arg("--prompt").stdout(Stdio::null());
         let line = signin.and_then(|ev| serde_json::to_string(ev).ok());
         if line.is_some() {
@@ -146,7 +142,8 @@ impl Windows {
 
     /// Opens the main window: a window app of its own, which ends when it is closed.
     pub fn open_main(&mut self) -> Result<(), String> {
-        let mut child = window_app(&self.program)
+        let mut child = self
+            .window_app()
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
