@@ -10,6 +10,7 @@ pub mod ids;
 pub mod instance;
 #[cfg(target_os = "linux")]
 pub mod logind;
+pub mod marks;
 pub mod memory;
 pub mod otp;
 pub mod plugins;

@@ -69,9 +69,9 @@ pub struct AccountRecord {
     /// The validated claims of the latest ID token (a refresh without one keeps these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<serde_json::Value>,
-    /// Set (Unix seconds) while a refresh request is out; found set at start-up, it means the
-    /// daemon died between sending a refresh and storing its result.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A refresh-in-flight mark as earlier versions kept it here: still read, and reported,
+    /// at start-up, never written (marks are files of their own now: [`crate::marks`]).
+    #[serde(default, skip_serializing)]
     pub refresh_in_flight: Option<u64>,
     /// Unix seconds.
     pub created: u64,
@@ -224,6 +224,11 @@ impl StateFile {
             view: StateView(Arc::new(std::sync::RwLock::new(state.clone()))),
             state,
         })
+    }
+
+    /// The folder the state file is in (the daemon's data folder).
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
     /// The current state.

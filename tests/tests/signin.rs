@@ -81,6 +81,31 @@ fn expired_tokens_are_refreshed_and_the_rotated_refresh_token_is_kept_across_res
 }
 
 #[test]
+fn claims_follow_the_latest_refreshed_id_token_and_answer_after_a_restart() {
+    let idp = Idp::start(2);
+    let env = TestEnv::new();
+    env.add_account("work", &idp.issuer);
+    env.device_login("work", &idp);
+    let at_sign_in = token_json(&env, &["work", "--claims"]);
+    assert_ne!(at_sign_in["claims_unverified"], true, "{at_sign_in}");
+    env.wait_for_token_expiry("work");
+    let refreshed = token_json(&env, &["work", "--claims"]);
+    assert_eq!(idp.grants(REFRESH), 1, "the second request refreshed");
+    assert_ne!(refreshed["claims_unverified"], true, "{refreshed}");
+    assert_eq!(refreshed["claims"]["sub"], at_sign_in["claims"]["sub"]);
+    assert!(
+        refreshed["claims"]["iat"].as_u64() > at_sign_in["claims"]["iat"].as_u64(),
+        "the refresh's own ID token answers, not the sign-in's: {refreshed} vs {at_sign_in}"
+    );
+    // A new daemon has no cached token: the sign-in's recorded claims or a new refresh's
+    // answer, verified either way.
+    env.ok(&["daemon", "stop"]);
+    let restarted = token_json(&env, &["work", "--claims"]);
+    assert_ne!(restarted["claims_unverified"], true, "{restarted}");
+    assert_eq!(restarted["claims"]["sub"], at_sign_in["claims"]["sub"]);
+}
+
+#[test]
 fn a_replayed_refresh_token_revokes_the_grant_and_keyfob_says_needs_sign_in() {
     let idp = Idp::start(2);
     let (env, ss) = keychain_env();
@@ -427,15 +452,11 @@ fn a_crash_while_a_refresh_is_out_is_reported_after_restart() {
         .spawn()
         .unwrap();
     // Wait until the daemon has recorded the refresh as in flight and sent it.
-    let state = env.data_dir().join("state.json");
+    let marks = env.data_dir().join("refreshing");
     wait_until(
         Duration::from_secs(20),
         "the refresh to be in flight",
-        || {
-            std::fs::read_to_string(&state)
-                .unwrap_or_default()
-                .contains("refresh_in_flight")
-        },
+        || std::fs::read_dir(&marks).is_ok_and(|mut d| d.next().is_some()),
     );
     let (_held, _) = blackhole.accept().expect("the refresh request arrives");
     let pid = rustix::process::Pid::from_raw(env.daemon_pid().unwrap()).unwrap();

@@ -46,6 +46,8 @@ pub struct Agent {
     auth: auth::Auth,
     /// The one owner of access and refresh tokens.
     tokens: crate::tokens::Broker,
+    /// Refreshes out at a provider, noticed after a crash.
+    marks: crate::marks::RefreshMarks,
     /// The audit log.
     pub audit: crate::audit::Audit,
     /// Per-client request limits.
@@ -91,6 +93,7 @@ impl Agent {
         let (shutdown, _) = watch::channel(false);
         let (closing, _) = watch::channel(false);
         Self {
+            marks: crate::marks::RefreshMarks::new(state.dir()),
             view: state.view(),
             state: Mutex::new(state),
             vault,

@@ -54,6 +54,7 @@ fn issued(o: Obtained) -> Issued {
         expires_in,
         scopes: Vec::new(),
         id_token: None,
+        claims: None,
         refresh_token: o.material,
         fields: o.credential.fields,
     }

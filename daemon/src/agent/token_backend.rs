@@ -64,6 +64,7 @@ pub(super) fn issued(tr: &TokenResponse, id_token: Option<SecretString>) -> Issu
             .map(|s| s.iter().map(|x| x.to_string()).collect())
             .unwrap_or_default(),
         id_token,
+        claims: None,
         refresh_token: tr
             .refresh_token()
             .map(|r| SecretString::from(r.secret().clone())),
@@ -113,13 +114,11 @@ impl Backend for Agent {
         let record = self.account_record(name).await.map_err(failed)?;
         if self.exec_plugin(&record.provider).is_some() {
             if matches!(with, Credential::Refresh(_)) {
-                self.mark_refresh(name, Some(now_secs()))
-                    .await
-                    .map_err(failed)?;
+                self.mark_refresh(name, Some(now_secs())).map_err(failed)?;
             }
             let outcome = self.exec_request(key, &record, with).await;
             if matches!(outcome, Err(Refusal::Failed(_)))
-                && let Err(me) = self.mark_refresh(name, None).await
+                && let Err(me) = self.mark_refresh(name, None)
             {
                 tracing::warn!(account = %name, error = %me, "cannot clear the in-flight mark");
             }
@@ -152,9 +151,7 @@ impl Backend for Agent {
             }
         };
         // Mark the refresh as in flight, so a crash before its result is stored is noticed.
-        self.mark_refresh(name, Some(now_secs()))
-            .await
-            .map_err(failed)?;
+        self.mark_refresh(name, Some(now_secs())).map_err(failed)?;
         let audience = key.audience.as_deref().or(record.audience.as_deref());
         let rt = Zeroizing::new(rt.expose_secret().to_owned());
         // No new attempt once the daemon is stopping: the stop waits for this one only.
@@ -181,12 +178,21 @@ impl Backend for Agent {
             }
             Err(FlowError::InvalidGrant(why)) => Err(Refusal::GrantEnded(why)),
             Err(e) => {
-                if let Err(me) = self.mark_refresh(name, None).await {
+                if let Err(me) = self.mark_refresh(name, None) {
                     tracing::warn!(account = %name, error = %me, "cannot clear the in-flight mark");
                 }
                 Err(failed(AgentError::from(e)))
             }
         }
+    }
+
+    async fn rotate(&self, account: &str, refresh_token: &SecretString) -> Result<(), AgentError> {
+        // Only the refresh token: a grant that refreshes holds no lasting token to replace
+        // (a sign-in's `store` deleted it), and each keychain call is a D-Bus round trip
+        // while the rotated token is not yet safe.
+        let bytes = Zeroizing::new(refresh_token.expose_secret().as_bytes().to_vec());
+        self.vault.set(&vault_key(REFRESH, account), bytes).await?;
+        Ok(())
     }
 
     async fn store(&self, account: &str, refresh_token: &SecretString) -> Result<(), AgentError> {
@@ -231,34 +237,28 @@ impl Backend for Agent {
     }
 
     async fn settled(&self, account: &str, issued: &mut Issued) {
+        // The refresh is over: its token is stored (or kept unsaved, which the broker
+        // reports on its own).
+        if let Err(e) = self.mark_refresh(account, None) {
+            tracing::warn!(account, error = %e, "cannot clear the in-flight mark");
+        }
         // A refresh whose ID token fails validation keeps the previous one and its claims.
-        let claims = match issued.id_token.take() {
-            None => None,
-            Some(raw) => match self
+        // The claims ride with the cached token and are not written to the state file: a
+        // durable write here cost every refresh milliseconds, and after a restart the next
+        // refresh brings them again (until then, the sign-in's recorded claims answer).
+        if let Some(raw) = issued.id_token.take() {
+            match self
                 .check_id_token(account, raw.expose_secret(), None)
                 .await
             {
                 Ok(c) => {
                     issued.id_token = Some(raw);
-                    Some(c)
+                    issued.claims = Some(c);
                 }
                 Err(e) => {
                     tracing::warn!(account, error = %e, "a refresh returned an invalid ID token; kept the previous claims");
-                    None
                 }
-            },
-        };
-        let res = self
-            .update_account(account, |a| {
-                a.refresh_in_flight = None;
-                if let Some(c) = claims {
-                    a.claims = Some(c);
-                }
-            })
-            .await;
-        if let Err(e) = res {
-            // The refresh token is stored; only the mark stays, reported at the next start.
-            tracing::warn!(account, error = %e, "cannot record a finished refresh in the state file");
+            }
         }
     }
 

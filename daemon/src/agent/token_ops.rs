@@ -66,13 +66,15 @@ impl Agent {
             None
         };
         let (claims, claims_unverified) = if p.claims {
-            let stored = self
-                .view
-                .current()
-                .accounts
-                .get(&p.name)
-                .and_then(|a| a.claims.clone());
-            match stored {
+            // A refresh's checked claims, else those recorded at the sign-in.
+            let checked = t.claims.clone().or_else(|| {
+                self.view
+                    .current()
+                    .accounts
+                    .get(&p.name)
+                    .and_then(|a| a.claims.clone())
+            });
+            match checked {
                 Some(c) => (Some(c), false),
                 None => (unverified_payload(t.access.expose_secret()), true),
             }
@@ -159,39 +161,66 @@ impl Agent {
         self.tokens.token(&key, want, self).await
     }
 
-    pub(super) async fn mark_refresh(&self, name: &str, at: Option<u64>) -> Result<(), AgentError> {
-        self.update_account(name, |a| {
-            a.refresh_in_flight = at;
+    /// Sets (`Some(at)`) or clears `name`'s refresh-in-flight mark. Setting fails the refresh
+    /// when the mark cannot be written: a crash must not go unnoticed.
+    pub(super) fn mark_refresh(&self, name: &str, at: Option<u64>) -> Result<(), AgentError> {
+        let res = match at {
+            Some(at) => self.marks.set(name, at),
+            None => self.marks.clear(name),
+        };
+        res.map_err(|e| {
+            AgentError::Storage(format!(
+                "cannot record the refresh of {name:?} as in flight in {}: {e}; free disk space or fix that folder's permissions, then run the command again",
+                self.marks.folder().display()
+            ))
         })
-        .await
     }
 
     /// At start-up: reports accounts whose refresh was cut short by a crash.
     pub async fn report_interrupted_refreshes(&self) -> Result<(), AgentError> {
+        let marked = self.marks.list().map_err(|e| {
+            AgentError::Storage(format!(
+                "cannot read the refresh marks in {}: {e}; fix that folder's permissions",
+                self.marks.folder().display()
+            ))
+        })?;
         let mut st = self.state.lock().await;
-        let hit: Vec<(String, u64)> = st
-            .get()
-            .accounts
-            .iter()
-            .filter_map(|(n, a)| a.refresh_in_flight.map(|t| (n.clone(), t)))
+        let accounts = &st.get().accounts;
+        // Marks of this version, then any an earlier version left in the state file.
+        let mut hit: Vec<(String, u64)> = marked
+            .into_iter()
+            .filter(|(n, _)| accounts.contains_key(n))
             .collect();
-        if hit.is_empty() {
-            return Ok(());
-        }
-        st.update(|s| {
-            for (n, t) in &hit {
-                if let Some(a) = s.accounts.get_mut(n) {
-                    a.refresh_in_flight = None;
-                    a.detail = Some(format!(
-                        "a refresh was interrupted by a daemon crash at {t} (Unix time); if the provider rotated the refresh token then, the next refresh fails and `keyfob login {n}` is needed"
-                    ));
-                }
+        for (n, a) in accounts {
+            if let Some(t) = a.refresh_in_flight
+                && !hit.iter().any(|(h, _)| h == n)
+            {
+                hit.push((n.clone(), t));
             }
-        })
-        .await
-        .map_err(AgentError::State)?;
-        for (n, _) in hit {
+        }
+        if !hit.is_empty() {
+            st.update(|s| {
+                for (n, t) in &hit {
+                    if let Some(a) = s.accounts.get_mut(n) {
+                        a.refresh_in_flight = None;
+                        a.detail = Some(format!(
+                            "a refresh was interrupted by a daemon crash at {t} (Unix time); if the provider rotated the refresh token then, the next refresh fails and `keyfob login {n}` is needed"
+                        ));
+                    }
+                }
+            })
+            .await
+            .map_err(AgentError::State)?;
+        }
+        drop(st);
+        for (n, _) in &hit {
             tracing::warn!(account = %n, "a refresh was interrupted by a crash; see `keyfob account show`");
+        }
+        // Reported (or of an account that is gone): the marks have told what they knew.
+        for (n, _) in self.marks.list().unwrap_or_default() {
+            if let Err(e) = self.marks.clear(&n) {
+                tracing::warn!(account = %n, error = %e, "cannot clear a refresh mark");
+            }
         }
         Ok(())
     }

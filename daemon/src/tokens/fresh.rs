@@ -19,6 +19,9 @@ pub struct CachedToken {
     pub scopes: Vec<String>,
     /// The latest validated ID token, if the provider sent one.
     pub id_token: Option<SecretString>,
+    /// Its validated claims, when they were checked here (a refresh's); else the account's
+    /// recorded ones apply.
+    pub claims: Option<serde_json::Value>,
     /// When it was obtained (its lifetime is `expires_at - obtained_at`).
     pub obtained_at: SystemTime,
     /// Further named parts of the credential (an exec plugin's); empty for OAuth.
@@ -115,6 +118,7 @@ mod tests {
             expires_at: Some(obtained + Duration::from_secs(life)),
             scopes: vec![],
             id_token: None,
+            claims: None,
             obtained_at: obtained,
             fields: Default::default(),
         }

@@ -91,6 +91,8 @@ pub struct Issued {
     /// The ID token, if one came (from a refresh: validated by [`Backend::settled`], after
     /// the rotated refresh token is stored).
     pub id_token: Option<SecretString>,
+    /// The ID token's validated claims (set by [`Backend::settled`]).
+    pub claims: Option<serde_json::Value>,
     /// A new refresh token, if the provider sent one (it rotated).
     pub refresh_token: Option<SecretString>,
     /// Further named parts of a credential that is more than one token (an exec plugin's
@@ -165,12 +167,21 @@ pub trait Backend: Sync {
         with: Credential<'_>,
     ) -> impl Future<Output = Result<Issued, Refusal<Self::Error>>> + Send;
 
-    /// Stores a refresh token durably.
+    /// Stores a new grant's refresh token durably (a sign-in: it replaces a lasting token).
     fn store(
         &self,
         account: &str,
         refresh_token: &SecretString,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Stores a rotated refresh token durably, in place of the one it replaces.
+    fn rotate(
+        &self,
+        account: &str,
+        refresh_token: &SecretString,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.store(account, refresh_token)
+    }
 
     /// Deletes the stored refresh token and lasting access token (none stored is not an
     /// error).
@@ -447,6 +458,7 @@ impl Broker {
             expires_in: None,
             scopes: Vec::new(),
             id_token: None,
+            claims: None,
             refresh_token: None,
             fields: BTreeMap::new(),
         };
@@ -463,7 +475,7 @@ impl Broker {
         backend: &B,
     ) -> Result<(), BrokerError> {
         g.pending = Some(token.clone());
-        match backend.store(account, &token).await {
+        match backend.rotate(account, &token).await {
             Ok(()) => {
                 g.pending = None;
                 if lock(&self.unsaved).remove(account).is_some() {
@@ -486,17 +498,19 @@ impl Broker {
 
     fn cache_issued(&self, key: &CacheKey, issued: Issued) -> CachedToken {
         let now = self.clock.now();
-        // A refresh without an ID token keeps the previous one.
-        let id_token = issued.id_token.or_else(|| {
-            self.cached(&CacheKey::account(&key.account))
-                .and_then(|t| t.id_token)
-        });
+        // A refresh without an ID token keeps the previous one, and its claims.
+        let previous = || self.cached(&CacheKey::account(&key.account));
+        let (id_token, claims) = match issued.id_token {
+            Some(t) => (Some(t), issued.claims),
+            None => previous().map_or((None, None), |p| (p.id_token, p.claims)),
+        };
         let t = CachedToken {
             access: issued.access,
             token_type: issued.token_type,
             expires_at: issued.expires_in.map(|d| now + d.min(MAX_LIFETIME)),
             scopes: issued.scopes,
             id_token,
+            claims,
             obtained_at: now,
             fields: issued.fields,
         };

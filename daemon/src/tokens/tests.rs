@@ -108,6 +108,7 @@ impl Backend for Fake {
             expires_in: Some(self.life),
             scopes: vec![],
             id_token: None,
+            claims: None,
             refresh_token: Some(SecretString::from(format!("r{n}"))),
             fields: Default::default(),
         })
@@ -296,6 +297,7 @@ async fn a_sign_in_during_a_refresh_waits_for_it_and_its_grant_is_the_one_kept()
         expires_in: Some(Duration::from_secs(3600)),
         scopes: vec![],
         id_token: None,
+        claims: None,
         refresh_token: None,
         fields: Default::default(),
     });
