@@ -152,7 +152,10 @@ w("Connected clients ask for an account's token the moment its access token has 
   "same new token. The provider's own latency for that refresh is measured by a client that "
   "does nothing else: on a new connection each time, and on one kept-alive connection after "
   f"the same pause as between the agent's refreshes ({kept['pause_ms'] / 1000:.0f} s), which is "
-  "how the agent's HTTP client talks to it; this provider answers such a connection more slowly.")
+  "how the agent's HTTP client talks to it. The pause matters more than the connection: on this "
+  "machine a process idle for seconds answers its next request several times more slowly, and "
+  "the agent's refresh crosses three more such processes than the provider's own client "
+  "(keyfobd, the D-Bus daemon and gnome-keyring; bench/README.md has the measurements).")
 w("")
 w("| | median | min | max |")
 w("|---|---|---|---|")

@@ -28,7 +28,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{Notify, OwnedMutexGuard};
 
 /// Accounts asked for within this time count as in use, and are refreshed ahead.
 const IN_USE: Duration = Duration::from_secs(15 * 60);
@@ -224,6 +224,9 @@ pub struct Broker {
     clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<CacheKey, CachedToken>>,
     gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Gate>>>>,
+    /// Per account: told whenever a new token is cached, so callers waiting for the gate
+    /// all look at once (see [`Broker::token`]).
+    published: Mutex<HashMap<String, Arc<Notify>>>,
     unsaved: Mutex<BTreeMap<String, String>>,
     used: Mutex<HashMap<String, SystemTime>>,
     stopping: AtomicBool,
@@ -305,6 +308,7 @@ impl Broker {
             clock,
             cache: Mutex::default(),
             gates: Mutex::default(),
+            published: Mutex::default(),
             unsaved: Mutex::default(),
             used: Mutex::default(),
             stopping: AtomicBool::new(false),
@@ -313,6 +317,10 @@ impl Broker {
 
     fn gate(&self, account: &str) -> Arc<tokio::sync::Mutex<Gate>> {
         Arc::clone(lock(&self.gates).entry(account.to_owned()).or_default())
+    }
+
+    fn published(&self, account: &str) -> Arc<Notify> {
+        Arc::clone(lock(&self.published).entry(account.to_owned()).or_default())
     }
 
     /// The cached token for `key`, whatever its age.
@@ -360,18 +368,37 @@ impl Broker {
             return Ok(t);
         }
         let gate = self.gate(&key.account);
-        let mut g = gate.lock().await;
-        // Someone may have refreshed this key while we waited: theirs serves if it is fresh
-        // enough for us, by our own key's rule.
-        if let Some(t) = self.fresh(key, want) {
-            return Ok(t);
+        let published = self.published(&key.account);
+        loop {
+            // Callers wait for the gate, and also for news of a newly cached token: when the
+            // refresh they waited for is done, all of them are told at once. Through the gate
+            // alone they would leave one at a time, each handing it to the next, and under
+            // load every hand-over waits a full turn of a busy scheduler (the last of a few
+            // hundred callers waited seconds after the token was there).
+            let news = published.notified();
+            tokio::pin!(news);
+            // Registered before the look at the cache, so news in between is not missed.
+            news.as_mut().enable();
+            if let Some(t) = self.fresh(key, want) {
+                return Ok(t);
+            }
+            tokio::select! {
+                mut g = gate.lock() => {
+                    // Someone may have refreshed this key while we waited: theirs serves if
+                    // it is fresh enough for us, by our own key's rule.
+                    if let Some(t) = self.fresh(key, want) {
+                        return Ok(t);
+                    }
+                    // Boxed: the refresh's future (an HTTP exchange, a keychain write) is
+                    // ~10 KB, and every connection's task is sized for the largest request it
+                    // might run, so unboxed it made each idle connection that much larger.
+                    // Boxed only here, under the gate: one allocation per refresh, not one per
+                    // caller waiting for it.
+                    return Box::pin(self.obtain(key, &mut g, backend)).await;
+                }
+                () = &mut news => {}
+            }
         }
-        // Boxed: the refresh's future (an HTTP exchange, a keychain write) is ~10 KB, and
-        // every connection's task is sized for the largest request it might run, so unboxed
-        // it made each idle connection that much larger. Boxed only here, under the gate:
-        // one allocation per refresh, not one per caller waiting for it (a thousand callers
-        // at an expired token would hold ~10 MB the allocator does not give back).
-        Box::pin(self.obtain(key, &mut g, backend)).await
     }
 
     /// The slow path of [`Self::token`]: refresh (or obtain), with the account's gate held.
@@ -515,6 +542,7 @@ impl Broker {
             fields: issued.fields,
         };
         lock(&self.cache).insert(key.clone(), t.clone());
+        self.published(&key.account).notify_waiters();
         t
     }
 

@@ -226,6 +226,44 @@ async fn concurrent_callers_at_expiry_share_one_refresh() {
 }
 
 #[tokio::test]
+async fn callers_waiting_at_the_gate_are_all_served_once_a_token_is_cached_not_one_by_one() {
+    let (_, broker, fake) = setup(3600);
+    let key = CacheKey::account("w");
+    // The gate is held (a refresh or a sign-in at work) while callers pile up behind it.
+    let held = broker.gate("w").lock_owned().await;
+    let waiting = futures::future::join_all((0..50).map(|_| broker.token(&key, MIN_TTL, &fake)));
+    tokio::pin!(waiting);
+    assert!(
+        futures::poll!(&mut waiting).is_pending(),
+        "nothing cached yet"
+    );
+    broker.cache_issued(
+        &key,
+        Issued {
+            access: SecretString::from("a9"),
+            token_type: "Bearer".into(),
+            expires_in: Some(Duration::from_secs(3600)),
+            scopes: vec![],
+            id_token: None,
+            claims: None,
+            refresh_token: None,
+            fields: Default::default(),
+        },
+    );
+    // Every caller has its token while the gate is still held: none waited for a hand-over.
+    let std::task::Poll::Ready(tokens) = futures::poll!(&mut waiting) else {
+        panic!("the waiting callers were not told of the cached token");
+    };
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.as_ref().map(access).as_deref() == Ok("a9"))
+    );
+    assert_eq!(fake.calls(), 0);
+    drop(held);
+}
+
+#[tokio::test]
 async fn tokens_shorter_lived_than_min_ttl_get_at_most_one_refresh_per_lifetime() {
     let (clock, broker, fake) = setup(60);
     let key = CacheKey::account("w");
