@@ -23,21 +23,10 @@ pub struct RefreshMarks {
     dir: PathBuf,
 }
 
-/// An account name as a file name: hex, so no name (".", "..", case on a case-blind file
-/// system) can mean another file.
+/// An account's mark file: the SHA-256 of its name, so every name (".", "..", up to the
+/// longest allowed, whose hex would pass the file-name limit) is one short, distinct file.
 fn file_name(account: &str) -> String {
-    account.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn account_of(file: &str) -> Option<String> {
-    if !file.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..file.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(file.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    crate::ids::sha256_hex(account.as_bytes())
 }
 
 impl RefreshMarks {
@@ -56,14 +45,20 @@ impl RefreshMarks {
     /// Records that a refresh of `account` is out since `at` (Unix seconds).
     pub fn set(&self, account: &str, at: u64) -> io::Result<()> {
         crate::atomic::ensure_private_dir(&self.dir)?;
-        let mut f = OpenOptions::new()
+        let path = self.dir.join(file_name(account));
+        let written = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(self.dir.join(file_name(account)))?;
-        f.write_all(at.to_string().as_bytes())
+            .open(&path)
+            .and_then(|mut f| f.write_all(format!("{at}\n{account}\n").as_bytes()));
+        if written.is_err() {
+            // The refresh fails without going out: no mark may stay to report it.
+            let _ = fs::remove_file(&path);
+        }
+        written
     }
 
     /// Clears `account`'s mark (none is not an error).
@@ -74,9 +69,9 @@ impl RefreshMarks {
         }
     }
 
-    /// Every mark: the account and when its refresh went out (0 when the mark lost its time
-    /// to a power cut).
-    pub fn list(&self) -> io::Result<Vec<(String, u64)>> {
+    /// Every mark: the account (`None` when a power cut took the file's contents) and when
+    /// its refresh went out (0 when not recorded).
+    pub fn list(&self) -> io::Result<Vec<(Option<String>, u64)>> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -85,17 +80,35 @@ impl RefreshMarks {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry?;
-            let Some(account) = entry.file_name().to_str().and_then(account_of) else {
-                continue;
-            };
-            let at = fs::read_to_string(entry.path())
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
+            let text = fs::read_to_string(entry.path()).unwrap_or_default();
+            let mut lines = text.lines();
+            let at = lines
+                .next()
+                .and_then(|t| t.trim().parse().ok())
                 .unwrap_or(0);
+            // The name must hash to the file's name: a file that does not is no mark of ours.
+            let account = lines
+                .next()
+                .map(str::to_owned)
+                .filter(|a| entry.file_name().to_str() == Some(file_name(a).as_str()));
             out.push((account, at));
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Removes every mark (after they were reported).
+    pub fn clear_all(&self) -> io::Result<()> {
+        match fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+            Ok(entries) => {
+                for entry in entries {
+                    fs::remove_file(entry?.path())?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -108,29 +121,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marks = RefreshMarks::new(dir.path());
         assert!(marks.list().unwrap().is_empty(), "no folder yet is no mark");
+        let longest = "x".repeat(crate::agent::names::MAX_LEN);
         marks
             .set("GitHub:alice@example.com", 1_700_000_000)
             .unwrap();
         marks.set("..", 5).unwrap();
+        marks.set(&longest, 6).unwrap();
+        let mut listed = marks.list().unwrap();
+        listed.sort_by_key(|(_, at)| *at);
         assert_eq!(
-            marks.list().unwrap(),
+            listed,
             vec![
-                ("..".to_owned(), 5),
-                ("GitHub:alice@example.com".to_owned(), 1_700_000_000)
+                (Some("..".to_owned()), 5),
+                (Some(longest.clone()), 6),
+                (Some("GitHub:alice@example.com".to_owned()), 1_700_000_000)
             ]
         );
         marks.clear("..").unwrap();
         marks.clear("..").unwrap();
-        assert_eq!(marks.list().unwrap().len(), 1);
+        assert_eq!(marks.list().unwrap().len(), 2);
+        marks.clear_all().unwrap();
+        assert!(marks.list().unwrap().is_empty());
     }
 
     #[test]
-    fn a_mark_that_lost_its_time_still_counts() {
+    fn a_mark_that_lost_its_contents_still_counts_without_a_name() {
         let dir = tempfile::tempdir().unwrap();
         let marks = RefreshMarks::new(dir.path());
         marks.set("work", 7).unwrap();
         fs::write(dir.path().join(DIR).join(file_name("work")), b"").unwrap();
-        fs::write(dir.path().join(DIR).join("not-hex"), b"1").unwrap();
-        assert_eq!(marks.list().unwrap(), vec![("work".to_owned(), 0)]);
+        assert_eq!(marks.list().unwrap(), vec![(None, 0)]);
     }
 }

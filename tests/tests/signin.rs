@@ -129,10 +129,20 @@ fn a_replayed_refresh_token_revokes_the_grant_and_keyfob_says_needs_sign_in() {
     let show: Value =
         serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
     assert_eq!(show["state"], "needs_login");
-    // It stays that way without asking the provider again.
+    // It stays that way without asking the provider again, across a restart too, and the
+    // refused refresh is not later reported as one a crash cut short.
     let before = idp.grants(REFRESH);
     assert_eq!(env.keyfob(&["token", "work"]).status.code(), Some(7));
+    env.ok(&["daemon", "stop"]);
+    assert_eq!(env.keyfob(&["token", "work"]).status.code(), Some(7));
     assert_eq!(idp.grants(REFRESH), before);
+    let show: Value =
+        serde_json::from_str(&env.ok(&["account", "show", "work", "--json"])).unwrap();
+    let detail = show["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("refused") && !detail.contains("interrupted"),
+        "{show}"
+    );
 
     // A new sign-in heals it.
     env.device_login("work", &idp);

@@ -456,6 +456,8 @@ impl Agent {
         })
         .await
         .map_err(AgentError::State)?;
+        // A new grant: no mark of the old one's refresh may later report it as interrupted.
+        self.clear_mark(name);
         install(turn);
         let r = st
             .get()

@@ -192,6 +192,9 @@ impl Backend for Agent {
         // while the rotated token is not yet safe.
         let bytes = Zeroizing::new(refresh_token.expose_secret().as_bytes().to_vec());
         self.vault.set(&vault_key(REFRESH, account), bytes).await?;
+        // The refresh's result is stored: what the mark warned of can no longer happen (also
+        // when this is the retry of a rotated token kept unsaved).
+        self.clear_mark(account);
         Ok(())
     }
 
@@ -209,6 +212,7 @@ impl Backend for Agent {
     async fn delete(&self, account: &str) -> Result<(), AgentError> {
         self.vault.delete(&vault_key(REFRESH, account)).await?;
         self.vault.delete(&vault_key(LASTING, account)).await?;
+        self.clear_mark(account);
         Ok(())
     }
 
@@ -237,11 +241,8 @@ impl Backend for Agent {
     }
 
     async fn settled(&self, account: &str, issued: &mut Issued) {
-        // The refresh is over: its token is stored (or kept unsaved, which the broker
-        // reports on its own).
-        if let Err(e) = self.mark_refresh(account, None) {
-            tracing::warn!(account, error = %e, "cannot clear the in-flight mark");
-        }
+        // The refresh is over (one without rotation stored nothing, and needs no mark).
+        self.clear_mark(account);
         // A refresh whose ID token fails validation keeps the previous one and its claims.
         // The claims ride with the cached token and are not written to the state file: a
         // durable write here cost every refresh milliseconds, and after a restart the next
@@ -272,6 +273,8 @@ impl Backend for Agent {
                 a.refresh_in_flight = None;
             })
             .await;
+        // The provider answered: the account's detail now says what ended the grant.
+        self.clear_mark(account);
         if let Err(e) = res {
             return e;
         }

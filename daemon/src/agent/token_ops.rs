@@ -176,6 +176,13 @@ impl Agent {
         })
     }
 
+    /// Clears `name`'s mark, where failing only costs a wrong report at the next start.
+    pub(super) fn clear_mark(&self, name: &str) {
+        if let Err(e) = self.mark_refresh(name, None) {
+            tracing::warn!(account = %name, error = %e, "cannot clear the in-flight mark");
+        }
+    }
+
     /// At start-up: reports accounts whose refresh was cut short by a crash.
     pub async fn report_interrupted_refreshes(&self) -> Result<(), AgentError> {
         let marked = self.marks.list().map_err(|e| {
@@ -187,10 +194,16 @@ impl Agent {
         let mut st = self.state.lock().await;
         let accounts = &st.get().accounts;
         // Marks of this version, then any an earlier version left in the state file.
-        let mut hit: Vec<(String, u64)> = marked
-            .into_iter()
-            .filter(|(n, _)| accounts.contains_key(n))
-            .collect();
+        let mut hit: Vec<(String, u64)> = Vec::new();
+        for (name, at) in marked {
+            match name {
+                Some(n) if accounts.contains_key(&n) => hit.push((n, at)),
+                Some(_) => {}
+                None => tracing::warn!(
+                    "a refresh was interrupted by a crash, and a power cut took which account's; the next refresh of each account tells whether its grant survived"
+                ),
+            }
+        }
         for (n, a) in accounts {
             if let Some(t) = a.refresh_in_flight
                 && !hit.iter().any(|(h, _)| h == n)
@@ -203,8 +216,13 @@ impl Agent {
                 for (n, t) in &hit {
                     if let Some(a) = s.accounts.get_mut(n) {
                         a.refresh_in_flight = None;
+                        let when = if *t == 0 {
+                            "at a time not recorded".to_owned()
+                        } else {
+                            format!("at {t} (Unix time)")
+                        };
                         a.detail = Some(format!(
-                            "a refresh was interrupted by a daemon crash at {t} (Unix time); if the provider rotated the refresh token then, the next refresh fails and `keyfob login {n}` is needed"
+                            "a refresh was interrupted by a daemon crash {when}; if the provider rotated the refresh token then, the next refresh fails and `keyfob login {n}` is needed"
                         ));
                     }
                 }
@@ -217,10 +235,8 @@ impl Agent {
             tracing::warn!(account = %n, "a refresh was interrupted by a crash; see `keyfob account show`");
         }
         // Reported (or of an account that is gone): the marks have told what they knew.
-        for (n, _) in self.marks.list().unwrap_or_default() {
-            if let Err(e) = self.marks.clear(&n) {
-                tracing::warn!(account = %n, error = %e, "cannot clear a refresh mark");
-            }
+        if let Err(e) = self.marks.clear_all() {
+            tracing::warn!(error = %e, "cannot clear the refresh marks");
         }
         Ok(())
     }

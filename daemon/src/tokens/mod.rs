@@ -369,6 +369,10 @@ impl Broker {
         }
         let gate = self.gate(&key.account);
         let published = self.published(&key.account);
+        // One place in the gate's queue for the whole wait: news that does not serve this
+        // key must not send the caller to the back.
+        let turn = gate.lock();
+        tokio::pin!(turn);
         loop {
             // Callers wait for the gate, and also for news of a newly cached token: when the
             // refresh they waited for is done, all of them are told at once. Through the gate
@@ -383,7 +387,9 @@ impl Broker {
                 return Ok(t);
             }
             tokio::select! {
-                mut g = gate.lock() => {
+                // The gate first: a caller handed it uses it rather than queueing again.
+                biased;
+                mut g = &mut turn => {
                     // Someone may have refreshed this key while we waited: theirs serves if
                     // it is fresh enough for us, by our own key's rule.
                     if let Some(t) = self.fresh(key, want) {
