@@ -48,6 +48,7 @@ struct Fake {
     stored: Mutex<Option<String>>,
     lasting: Mutex<Option<String>>,
     used: Mutex<Vec<String>>,
+    asked: Mutex<Vec<CacheKey>>,
     calls: AtomicUsize,
     life: Duration,
     store_fails: AtomicBool,
@@ -62,6 +63,7 @@ impl Fake {
             stored: Mutex::new(Some("r0".into())),
             lasting: Mutex::default(),
             used: Mutex::default(),
+            asked: Mutex::default(),
             calls: AtomicUsize::new(0),
             life: Duration::from_secs(life_secs),
             store_fails: AtomicBool::new(false),
@@ -91,10 +93,11 @@ impl Backend for Fake {
         Ok(self.stored().map(SecretString::from))
     }
 
-    async fn request(&self, _: &CacheKey, with: Credential<'_>) -> Result<Issued, Refusal<Err>> {
+    async fn request(&self, key: &CacheKey, with: Credential<'_>) -> Result<Issued, Refusal<Err>> {
         let Credential::Refresh(rt) = with else {
             return Err(Refusal::Failed(Err::Provider));
         };
+        lock(&self.asked).push(key.clone());
         lock(&self.used).push(rt.expose_secret().to_owned());
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         self.entered.notify_one();
@@ -261,6 +264,49 @@ async fn callers_waiting_at_the_gate_are_all_served_once_a_token_is_cached_not_o
     );
     assert_eq!(fake.calls(), 0);
     drop(held);
+}
+
+#[tokio::test]
+async fn a_waiter_keeps_its_place_at_the_gate_when_news_does_not_serve_its_key() {
+    let (_, broker, fake) = setup(3600);
+    let key = |scope: &str| CacheKey::new("w", &[scope.to_owned()], None);
+    let held = broker.gate("w").lock_owned().await;
+    let (x, y, account) = (key("x"), key("y"), CacheKey::account("w"));
+    let first = broker.token(&x, MIN_TTL, &fake);
+    let second = broker.token(&y, MIN_TTL, &fake);
+    let own = broker.token(&account, MIN_TTL, &fake);
+    tokio::pin!(first, second, own);
+    // Queued in this order behind the held gate.
+    assert!(futures::poll!(&mut first).is_pending());
+    assert!(futures::poll!(&mut second).is_pending());
+    assert!(futures::poll!(&mut own).is_pending());
+    // A token for the account's own key: news for everyone, serving only `own`.
+    broker.cache_issued(
+        &CacheKey::account("w"),
+        Issued {
+            access: SecretString::from("a9"),
+            token_type: "Bearer".into(),
+            expires_in: Some(Duration::from_secs(3600)),
+            scopes: vec![],
+            id_token: None,
+            claims: None,
+            refresh_token: None,
+            fields: Default::default(),
+        },
+    );
+    assert!(futures::poll!(&mut own).is_ready());
+    // The two others look at the news, the later one first; neither is served.
+    assert!(futures::poll!(&mut second).is_pending());
+    assert!(futures::poll!(&mut first).is_pending());
+    // The gate opens: the caller that came first refreshes first.
+    fake.open.send_replace(false);
+    drop(held);
+    let _ = futures::poll!(&mut second);
+    let _ = futures::poll!(&mut first);
+    assert_eq!(*lock(&fake.asked), vec![key("x")]);
+    fake.open.send_replace(true);
+    let (a, b) = tokio::join!(first, second);
+    assert!(a.is_ok() && b.is_ok());
 }
 
 #[tokio::test]
