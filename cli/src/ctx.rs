@@ -75,6 +75,15 @@ impl Ctx {
         Ok(op(&self.agent_socket())?)
     }
 
+    /// Where the agent of this data directory listens when nothing answers at this command's
+    /// socket (a shell with another runtime dir, KEYFOB_SOCKET set elsewhere), found without
+    /// starting one; said, and used from now on.
+    pub fn find_running(&self) -> Option<PathBuf> {
+        let at = spawn::find_running().filter(|at| *at != self.agent_socket())?;
+        self.follow(at.clone());
+        Some(at)
+    }
+
     /// Uses the agent at `at` from now on, and says so when it is not where this command
     /// looked.
     fn follow(&self, at: PathBuf) {

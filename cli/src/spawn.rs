@@ -26,6 +26,21 @@ fn daemon_binary() -> PathBuf {
     PathBuf::from("keyfobd")
 }
 
+/// The socket of the keyfobd serving this data directory, asked of keyfobd itself (it knows
+/// the config) without starting one; `None` when none runs or it cannot tell.
+pub fn find_running() -> Option<PathBuf> {
+    let out = Command::new(daemon_binary())
+        .arg("--find-running")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let rest = text.trim_end().strip_prefix("RUNNING ")?;
+    let (_pid, at) = rest.split_once(' ')?;
+    Some(PathBuf::from(at))
+}
+
 /// Where a background daemon's log goes: `$XDG_STATE_HOME/keyfob/keyfobd.log`.
 pub fn log_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_STATE_HOME")

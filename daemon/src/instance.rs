@@ -168,15 +168,14 @@ fn lock_while(
     }
 }
 
-/// Whether every process holding a lock on `path` is gone or dying: from /proc/locks, the
-/// holders' pids, and from /proc/PID/stat, their state.
-fn holder_is_exiting(path: &Path) -> bool {
+/// The pids holding a lock on `path`, from /proc/locks (read, so nothing is locked to look).
+fn lock_holders(path: &Path) -> Vec<String> {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::metadata(path) else {
-        return false;
+        return Vec::new();
     };
     let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
-        return false;
+        return Vec::new();
     };
     // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the 5th field is the pid, the 6th
     // major:minor (hex) and inode.
@@ -187,13 +186,30 @@ fn holder_is_exiting(path: &Path) -> bool {
         rustix::fs::minor(dev),
         meta.ino()
     );
-    let pids: Vec<&str> = locks
+    locks
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() > 5 && f[5] == file_id).then(|| f[4])
+            (f.len() > 5 && f[5] == file_id).then(|| f[4].to_owned())
         })
-        .collect();
+        .collect()
+}
+
+/// The daemon that holds `data_dir`'s lock, if one does: the pid and socket it wrote,
+/// believed only while that pid holds the lock. Found without taking the lock, so a daemon
+/// starting at the same moment is not turned away by the look.
+pub fn running(data_dir: &Path) -> Option<Holder> {
+    let path = data_dir.join(LOCK_FILE);
+    let holder = read_holder(&File::open(&path).ok()?)?;
+    lock_holders(&path)
+        .contains(&holder.pid.to_string())
+        .then_some(holder)
+}
+
+/// Whether every process holding a lock on `path` is gone or dying: from /proc/locks, the
+/// holders' pids, and from /proc/PID/stat, their state.
+fn holder_is_exiting(path: &Path) -> bool {
+    let pids = lock_holders(path);
     !pids.is_empty()
         && pids.iter().all(|pid| {
             match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -210,6 +226,23 @@ fn holder_is_exiting(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_running_holder_is_found_only_while_it_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(running(dir.path()), None, "no lock file");
+        let a = dir.path().join("a.sock");
+        let held = InstanceLock::acquire(dir.path(), &a).unwrap();
+        assert_eq!(
+            running(dir.path()),
+            Some(Holder {
+                pid: std::process::id(),
+                socket: a.clone()
+            })
+        );
+        drop(held);
+        assert_eq!(running(dir.path()), None, "the file stays; the lock went");
+    }
 
     #[test]
     fn a_second_lock_on_the_same_data_directory_names_the_first_holder() {

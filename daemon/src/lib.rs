@@ -79,6 +79,18 @@ pub mod ready {
     pub const RUNNING: &str = "RUNNING";
 }
 
+/// The daemon serving the data directory of the config at `config` (default: the usual
+/// one), whatever socket it listens on; for `keyfob daemon status` and `stop`, which must not
+/// start one to find out.
+pub fn find_running(config: Option<PathBuf>) -> Result<Option<instance::Holder>, StartError> {
+    let config_path = match config {
+        Some(p) => p,
+        None => config::default_config_path()?,
+    };
+    let data_dir = Config::load(&config_path)?.data_dir()?;
+    Ok(instance::running(&data_dir))
+}
+
 /// Starts the daemon and serves until stopped. Call inside a tokio runtime.
 pub async fn run(opts: Options) -> Result<(), StartError> {
     let config_path = match &opts.config {

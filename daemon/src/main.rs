@@ -20,6 +20,10 @@ struct Args {
     /// Config file (default: $KEYFOB_CONFIG, else $XDG_CONFIG_HOME/keyfob/config.toml).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Print "RUNNING <pid> <socket>" if a keyfobd serves this data directory, else "NONE";
+    /// start nothing (`keyfob daemon status` and `stop` ask this).
+    #[arg(long, hide = true)]
+    find_running: bool,
     /// Print the manual page, keyfobd(8), and exit (the packaging step runs it).
     #[arg(long, hide = true)]
     man_page: bool,
@@ -35,6 +39,22 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("keyfobd: cannot write the manual page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.find_running {
+        return match keyfob_daemon::find_running(args.config) {
+            Ok(Some(h)) => {
+                println!("RUNNING {} {}", h.pid, h.socket.display());
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                println!("NONE");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("keyfobd: {e}");
                 ExitCode::FAILURE
             }
         };

@@ -155,3 +155,37 @@ fn a_client_during_an_orderly_stop_is_served_by_the_next_daemon() {
         );
     }
 }
+
+#[test]
+fn status_and_stop_from_a_shell_with_another_socket_path_find_the_running_agent() {
+    let mut env = TestEnv::new();
+    let first = env.spawn_daemon();
+    let socket = env.root().join("run/keyfob/agent.sock");
+    // A shell whose runtime dir differs (ssh, su, a container shell) computes another path.
+    let elsewhere = env.root().join("elsewhere/agent.sock");
+    env.set("KEYFOB_SOCKET", elsewhere.display().to_string());
+    let out = env.keyfob(&["daemon", "status", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status said not running: {err}");
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert_eq!(st["pid"].as_u64(), Some(u64::from(first.pid())), "{st}");
+    assert!(
+        err.contains(&socket.display().to_string()),
+        "status did not say where the agent listens: {err}"
+    );
+    // Stop reaches it too, and starts nothing anywhere.
+    env.ok(&["daemon", "stop"]);
+    assert!(!elsewhere.exists(), "a daemon was started at {elsewhere:?}");
+    env.unset("KEYFOB_SOCKET");
+    let out = env.keyfob(&["daemon", "status"]);
+    assert!(!out.status.success(), "the agent still runs after stop");
+    // With no agent anywhere, status from the other path says not running, and starts none.
+    env.set("KEYFOB_SOCKET", elsewhere.display().to_string());
+    let out = env.keyfob(&["daemon", "status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
+    assert!(
+        !socket.exists() && !elsewhere.exists(),
+        "status started a daemon"
+    );
+}
