@@ -10,7 +10,7 @@ use keyfob_proto::{ErrorKind, Event, MAX_LINE_BYTES, RpcError};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -30,13 +30,49 @@ enum Frame {
     Eof,
 }
 
+/// The read side of a connection, buffered in memory that is wiped when the connection
+/// ends: request lines carry secrets (a value being stored, a vault passphrase), and a
+/// freed buffer would leave them in the daemon's heap.
+struct WipedReader<R> {
+    inner: R,
+    buf: zeroize::Zeroizing<Vec<u8>>,
+    /// Bytes `start..end` of `buf` are read and not yet taken.
+    start: usize,
+    end: usize,
+}
+
+impl<R: AsyncRead + Unpin> WipedReader<R> {
+    fn new(inner: R, capacity: usize) -> Self {
+        Self {
+            inner,
+            buf: zeroize::Zeroizing::new(vec![0; capacity]),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The bytes read and not taken, reading more when there are none; empty at the end of
+    /// the stream. Cancel-safe: a read cancelled before it completes took nothing.
+    async fn fill(&mut self) -> std::io::Result<&[u8]> {
+        if self.start == self.end {
+            let n = self.inner.read(&mut self.buf[..]).await?;
+            (self.start, self.end) = (0, n);
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+}
+
 /// Reads what is available into `framer`. Cancel-safe: bytes taken from the reader are
 /// already in the framer when another `select!` branch wins.
-async fn read_frame<R: AsyncBufRead + Unpin>(
-    r: &mut R,
+async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut WipedReader<R>,
     framer: &mut Framer,
 ) -> Result<Frame, ErrorKind> {
-    let available = r.fill_buf().await.map_err(|_| ErrorKind::Internal)?;
+    let available = r.fill().await.map_err(|_| ErrorKind::Internal)?;
     if available.is_empty() {
         return Ok(Frame::Eof);
     }
@@ -92,7 +128,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
     let mut out = Writer(wr);
     // Requests are short lines; an idle connection holds this buffer, so it is small (a
     // longer line only takes more reads).
-    let mut reader = BufReader::with_capacity(READ_BUFFER, rd);
+    let mut reader = WipedReader::new(rd, READ_BUFFER);
     let mut framer = Framer::default();
     let mut session = Session::new(peer);
     let mut events: Option<broadcast::Receiver<Event>> = None;
@@ -278,4 +314,38 @@ async fn handle_line(agent: &Arc<Agent>, session: &mut Session, bytes: &[u8]) ->
         out.reply = Some(reply.line);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_split_across_reads_and_several_in_one_read_are_framed_alike() {
+        let (mut client, daemon_side) = tokio::io::duplex(64);
+        client
+            .write_all(b"{\"a\":1}\n{\"bb\":22}\n{\"longer than eight\":3}\nhalf")
+            .await
+            .unwrap();
+        drop(client);
+        // A buffer smaller than the lines: they arrive in pieces, and two share a read.
+        let mut reader = WipedReader::new(daemon_side, 8);
+        let mut framer = Framer::default();
+        let mut lines = Vec::new();
+        loop {
+            match read_frame(&mut reader, &mut framer).await.unwrap() {
+                Frame::Line => {
+                    lines.push(String::from_utf8(framer.line().to_vec()).unwrap());
+                    framer.clear();
+                }
+                Frame::Partial => {}
+                Frame::Eof => break,
+            }
+        }
+        assert_eq!(
+            lines,
+            ["{\"a\":1}", "{\"bb\":22}", "{\"longer than eight\":3}"]
+        );
+        assert_eq!(framer.line(), b"half", "an unfinished line is not a line");
+    }
 }
