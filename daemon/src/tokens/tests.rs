@@ -158,6 +158,20 @@ fn setup(life_secs: u64) -> (Arc<ManualClock>, Broker, Fake) {
     (clock, broker, Fake::new(life_secs))
 }
 
+/// An answer of `access`, living an hour, without a rotated refresh token.
+fn issued_hour(access: &str) -> Issued {
+    Issued {
+        access: SecretString::from(access),
+        token_type: "Bearer".into(),
+        expires_in: Some(Duration::from_secs(3600)),
+        scopes: vec![],
+        id_token: None,
+        claims: None,
+        refresh_token: None,
+        fields: Default::default(),
+    }
+}
+
 const MIN_TTL: Freshness = Freshness::MinTtl(Duration::from_secs(60));
 
 fn access(t: &CachedToken) -> String {
@@ -240,19 +254,7 @@ async fn callers_waiting_at_the_gate_are_all_served_once_a_token_is_cached_not_o
         futures::poll!(&mut waiting).is_pending(),
         "nothing cached yet"
     );
-    broker.cache_issued(
-        &key,
-        Issued {
-            access: SecretString::from("a9"),
-            token_type: "Bearer".into(),
-            expires_in: Some(Duration::from_secs(3600)),
-            scopes: vec![],
-            id_token: None,
-            claims: None,
-            refresh_token: None,
-            fields: Default::default(),
-        },
-    );
+    broker.cache_issued(&key, issued_hour("a9"));
     // Every caller has its token while the gate is still held: none waited for a hand-over.
     let std::task::Poll::Ready(tokens) = futures::poll!(&mut waiting) else {
         panic!("the waiting callers were not told of the cached token");
@@ -281,19 +283,7 @@ async fn a_waiter_keeps_its_place_at_the_gate_when_news_does_not_serve_its_key()
     assert!(futures::poll!(&mut second).is_pending());
     assert!(futures::poll!(&mut own).is_pending());
     // A token for the account's own key: news for everyone, serving only `own`.
-    broker.cache_issued(
-        &CacheKey::account("w"),
-        Issued {
-            access: SecretString::from("a9"),
-            token_type: "Bearer".into(),
-            expires_in: Some(Duration::from_secs(3600)),
-            scopes: vec![],
-            id_token: None,
-            claims: None,
-            refresh_token: None,
-            fields: Default::default(),
-        },
-    );
+    broker.cache_issued(&CacheKey::account("w"), issued_hour("a9"));
     assert!(futures::poll!(&mut own).is_ready());
     // The two others look at the news, the later one first; neither is served.
     assert!(futures::poll!(&mut second).is_pending());
@@ -375,16 +365,7 @@ async fn a_sign_in_during_a_refresh_waits_for_it_and_its_grant_is_the_one_kept()
     turn.store(&fake, &SecretString::from("signed-in"))
         .await
         .unwrap();
-    turn.install(Issued {
-        access: SecretString::from("from-sign-in"),
-        token_type: "Bearer".into(),
-        expires_in: Some(Duration::from_secs(3600)),
-        scopes: vec![],
-        id_token: None,
-        claims: None,
-        refresh_token: None,
-        fields: Default::default(),
-    });
+    turn.install(issued_hour("from-sign-in"));
     assert_eq!(fake.stored().as_deref(), Some("signed-in"));
     let t = broker
         .token(&CacheKey::account("w"), MIN_TTL, &fake)
