@@ -67,7 +67,7 @@ impl Agent {
         };
         let (claims, claims_unverified) = if p.claims {
             // A refresh's checked claims, else those recorded at the sign-in.
-            let checked = t.claims.clone().or_else(|| {
+            let checked = t.claims.as_deref().cloned().or_else(|| {
                 self.view
                     .current()
                     .accounts

@@ -20,8 +20,8 @@ pub struct CachedToken {
     /// The latest validated ID token, if the provider sent one.
     pub id_token: Option<SecretString>,
     /// Its validated claims, when they were checked here (a refresh's); else the account's
-    /// recorded ones apply.
-    pub claims: Option<serde_json::Value>,
+    /// recorded ones apply. Shared: every cache hit clones the token, and few ask for these.
+    pub claims: Option<std::sync::Arc<serde_json::Value>>,
     /// When it was obtained (its lifetime is `expires_at - obtained_at`).
     pub obtained_at: SystemTime,
     /// Further named parts of the credential (an exec plugin's); empty for OAuth.

@@ -336,7 +336,15 @@ impl Broker {
     /// Notes that a caller asked for `account`'s token now (accounts in use are refreshed
     /// ahead of expiry).
     pub fn touch(&self, account: &str) {
-        lock(&self.used).insert(account.to_owned(), self.clock.now());
+        let now = self.clock.now();
+        let mut used = lock(&self.used);
+        // Every token request passes here: no new key (an allocation) unless the account is new.
+        match used.get_mut(account) {
+            Some(at) => *at = now,
+            None => {
+                used.insert(account.to_owned(), now);
+            }
+        }
     }
 
     /// Accounts whose rotated refresh token is held in memory only, with why.
@@ -534,7 +542,7 @@ impl Broker {
         // A refresh without an ID token keeps the previous one, and its claims.
         let previous = || self.cached(&CacheKey::account(&key.account));
         let (id_token, claims) = match issued.id_token {
-            Some(t) => (Some(t), issued.claims),
+            Some(t) => (Some(t), issued.claims.map(Arc::new)),
             None => previous().map_or((None, None), |p| (p.id_token, p.claims)),
         };
         let t = CachedToken {
