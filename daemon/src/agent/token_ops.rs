@@ -148,16 +148,13 @@ impl Agent {
         let min_ttl = Duration::from_secs(p.min_ttl.unwrap_or(DEFAULT_MIN_TTL));
         let key = CacheKey::new(&p.name, &p.scopes, p.audience.as_deref());
         // A server refused the cached token: replace it (once; a caller that comes after the
-        // replacement gets the new one without another refresh).
-        // Only a caller naming a refused token looks at the cache here: the usual call goes
-        // straight to the broker.
-        let replacing = p.rejected.as_ref().and_then(|bad| {
-            self.tokens
-                .cached(&key)
-                .filter(|t| t.access.expose_secret() == bad.expose())
-                .map(|t| Freshness::Replacing(t.obtained_at))
-        });
-        let want = replacing.unwrap_or(Freshness::MinTtl(min_ttl));
+        // replacement gets the new one without another refresh; and not again within
+        // seconds, see `Broker::after_refusal`).
+        let usual = Freshness::MinTtl(min_ttl);
+        let want = match &p.rejected {
+            Some(bad) => self.tokens.after_refusal(&key, bad.expose(), usual),
+            None => usual,
+        };
         self.tokens.token(&key, want, self).await
     }
 

@@ -212,6 +212,9 @@ pub trait Backend: Sync {
     fn ended(&self, account: &str, why: &str) -> impl Future<Output = Self::Error> + Send;
 }
 
+/// A server's refusal replaces a key's token at most this often.
+pub const REFUSED_EVERY: Duration = Duration::from_secs(10);
+
 /// Per-account gate: held for each provider call, sign-in, sign-out and removal.
 #[derive(Default)]
 struct Gate {
@@ -224,6 +227,8 @@ pub struct Broker {
     clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<CacheKey, CachedToken>>,
     gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Gate>>>>,
+    /// When a server's refusal last replaced each key's token (see [`Broker::after_refusal`]).
+    refused: Mutex<HashMap<CacheKey, SystemTime>>,
     /// Per account: told whenever a new token is cached, so callers waiting for the gate
     /// all look at once (see [`Broker::token`]).
     published: Mutex<HashMap<String, Arc<Notify>>>,
@@ -309,6 +314,7 @@ impl Broker {
             cache: Mutex::default(),
             gates: Mutex::default(),
             published: Mutex::default(),
+            refused: Mutex::default(),
             unsaved: Mutex::default(),
             used: Mutex::default(),
             stopping: AtomicBool::new(false),
@@ -331,6 +337,27 @@ impl Broker {
     fn fresh(&self, key: &CacheKey, want: Freshness) -> Option<CachedToken> {
         self.cached(key)
             .filter(|t| serves(t, want, self.clock.now()))
+    }
+
+    /// What a caller whose server refused the token `bad` needs: a replacement when `bad` is
+    /// `key`'s cached token, at most once per [`REFUSED_EVERY`]; else `otherwise`. A token
+    /// refused again right after its replacement is not refused for its age (scopes, rights,
+    /// a revoked app), and replacing it on every refusal would let one looping client make
+    /// a provider call, with a rotation, per request.
+    pub fn after_refusal(&self, key: &CacheKey, bad: &str, otherwise: Freshness) -> Freshness {
+        let Some(t) = self.cached(key).filter(|t| t.access.expose_secret() == bad) else {
+            return otherwise;
+        };
+        let now = self.clock.now();
+        let mut refused = lock(&self.refused);
+        if let Some(at) = refused.get(key)
+            && now.duration_since(*at).unwrap_or_default() < REFUSED_EVERY
+        {
+            tracing::info!(account = %key.account, "a server refused a token replaced moments ago: not replacing it again yet");
+            return otherwise;
+        }
+        refused.insert(key.clone(), now);
+        Freshness::Replacing(t.obtained_at)
     }
 
     /// Notes that a caller asked for `account`'s token now (accounts in use are refreshed

@@ -300,6 +300,29 @@ async fn a_waiter_keeps_its_place_at_the_gate_when_news_does_not_serve_its_key()
 }
 
 #[tokio::test]
+async fn a_client_refusing_every_new_token_gets_one_replacement_per_ten_seconds() {
+    let (clock, broker, fake) = setup(3600);
+    let key = CacheKey::account("w");
+    let mut current = access(&broker.token(&key, MIN_TTL, &fake).await.unwrap());
+    let mut replaced = Vec::new();
+    // A looping client refuses whatever it gets, once a second for 25 s.
+    for _ in 0..25 {
+        let want = broker.after_refusal(&key, &current, MIN_TTL);
+        let next = access(&broker.token(&key, want, &fake).await.unwrap());
+        if next != current {
+            replaced.push(next.clone());
+        }
+        current = next;
+        clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(replaced, ["a2", "a3", "a4"], "at 0 s, 10 s and 20 s");
+    assert_eq!(fake.calls(), 4);
+    // A refusal of a token that is no longer the cached one changes nothing.
+    let want = broker.after_refusal(&key, "a1", MIN_TTL);
+    assert_eq!(want, MIN_TTL);
+}
+
+#[tokio::test]
 async fn tokens_shorter_lived_than_min_ttl_get_at_most_one_refresh_per_lifetime() {
     let (clock, broker, fake) = setup(60);
     let key = CacheKey::account("w");
