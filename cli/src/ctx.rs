@@ -75,13 +75,24 @@ impl Ctx {
         Ok(op(&self.agent_socket())?)
     }
 
-    /// Where the agent of this data directory listens when nothing answers at this command's
-    /// socket (a shell with another runtime dir, KEYFOB_SOCKET set elsewhere), found without
-    /// starting one; said, and used from now on.
-    pub fn find_running(&self) -> Option<PathBuf> {
-        let at = spawn::find_running().filter(|at| *at != self.agent_socket())?;
-        self.follow(at.clone());
-        Some(at)
+    /// Runs `op` against the running agent without starting one: at this command's socket,
+    /// or, when nothing answers there (a shell with another runtime dir, KEYFOB_SOCKET set
+    /// elsewhere), where the agent of this data directory listens (said, and used from now
+    /// on). Nothing running anywhere is `op`'s own `NotRunning`.
+    pub fn with_running_agent<T>(
+        &self,
+        op: impl Fn(&Path) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let here = self.agent_socket();
+        match op(&here) {
+            Err(ClientError::NotRunning { .. })
+                if let Some(at) = spawn::find_running().filter(|at| *at != here) =>
+            {
+                self.follow(at.clone());
+                op(&at)
+            }
+            other => other,
+        }
     }
 
     /// Uses the agent at `at` from now on, and says so when it is not where this command

@@ -36,9 +36,15 @@ pub fn find_running() -> Option<PathBuf> {
         .output()
         .ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
-    let rest = text.trim_end().strip_prefix("RUNNING ")?;
-    let (_pid, at) = rest.split_once(' ')?;
-    Some(PathBuf::from(at))
+    running_at(text.trim_end())
+}
+
+/// The socket in keyfobd's "RUNNING <pid> <socket>" report, if `line` is one (an empty
+/// socket is none).
+fn running_at(line: &str) -> Option<PathBuf> {
+    let rest = line.strip_prefix("RUNNING ")?;
+    let at = rest.split_once(' ').map(|(_, s)| s).unwrap_or_default();
+    (!at.is_empty()).then(|| PathBuf::from(at))
 }
 
 /// Where a background daemon's log goes: `$XDG_STATE_HOME/keyfob/keyfobd.log`.
@@ -168,13 +174,10 @@ fn start_once(socket: &Path, passphrase: Option<Zeroizing<String>>) -> CliResult
     }
     // A daemon already serves this data directory (another start won the race, or it
     // listens on another socket): "RUNNING <pid> <socket>". That is success for us.
-    if let Some(rest) = line.strip_prefix("RUNNING ") {
-        let at = rest.split_once(' ').map(|(_, s)| s).unwrap_or_default();
-        return Ok(Outcome::Ready(if at.is_empty() {
-            socket.to_owned()
-        } else {
-            PathBuf::from(at)
-        }));
+    if line.starts_with("RUNNING ") {
+        return Ok(Outcome::Ready(
+            running_at(line).unwrap_or_else(|| socket.to_owned()),
+        ));
     }
     if let Some(msg) = line.strip_prefix("ERROR ") {
         return Err(CliError::new(

@@ -83,20 +83,21 @@ pub mod ready {
 /// one), whatever socket it listens on; for `keyfob daemon status` and `stop`, which must not
 /// start one to find out.
 pub fn find_running(config: Option<PathBuf>) -> Result<Option<instance::Holder>, StartError> {
-    let config_path = match config {
-        Some(p) => p,
-        None => config::default_config_path()?,
-    };
-    let data_dir = Config::load(&config_path)?.data_dir()?;
+    let data_dir = Config::load(&config_path(config)?)?.data_dir()?;
     Ok(instance::running(&data_dir))
+}
+
+/// The config file given, else the default one.
+fn config_path(given: Option<PathBuf>) -> Result<PathBuf, StartError> {
+    match given {
+        Some(p) => Ok(p),
+        None => Ok(config::default_config_path()?),
+    }
 }
 
 /// Starts the daemon and serves until stopped. Call inside a tokio runtime.
 pub async fn run(opts: Options) -> Result<(), StartError> {
-    let config_path = match &opts.config {
-        Some(p) => p.clone(),
-        None => config::default_config_path()?,
-    };
+    let config_path = config_path(opts.config.clone())?;
     let config = Config::load(&config_path)?;
     let socket = opts
         .socket

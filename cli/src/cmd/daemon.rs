@@ -80,14 +80,7 @@ fn report(ctx: &Ctx, state: &str, pid: u32) {
 }
 
 fn stop(ctx: &Ctx) -> CliResult {
-    let connected = match Client::connect(&ctx.socket, CLIENT) {
-        Err(ClientError::NotRunning { .. }) => match ctx.find_running() {
-            Some(at) => Client::connect(&at, CLIENT),
-            None => Client::connect(&ctx.socket, CLIENT),
-        },
-        other => other,
-    };
-    let mut client = match connected {
+    let mut client = match ctx.with_running_agent(|at| Client::connect(at, CLIENT)) {
         Ok(c) => c,
         Err(ClientError::NotRunning { .. }) => {
             if ctx.json {
@@ -120,13 +113,9 @@ fn stop(ctx: &Ctx) -> CliResult {
 
 fn status(ctx: &Ctx) -> CliResult {
     // Status reports; it does not start the agent.
-    let asked = match Client::connect_and_call::<Status>(&ctx.socket, CLIENT, &Empty {}) {
-        Err(ClientError::NotRunning { .. }) if let Some(at) = ctx.find_running() => {
-            Client::connect_and_call::<Status>(&at, CLIENT, &Empty {})
-        }
-        other => other,
-    };
-    let st = match asked {
+    let st = match ctx
+        .with_running_agent(|at| Client::connect_and_call::<Status>(at, CLIENT, &Empty {}))
+    {
         Ok((_, st)) => st,
         Err(ClientError::NotRunning { .. }) => {
             if ctx.json {

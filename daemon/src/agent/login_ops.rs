@@ -449,7 +449,6 @@ impl Agent {
             if let Some(a) = s.accounts.get_mut(&n) {
                 a.state = AccountState::SignedIn;
                 a.detail = None;
-                a.refresh_in_flight = None;
                 // A new grant's claims, or none: never an older grant's.
                 a.claims = claims;
             }

@@ -114,13 +114,11 @@ impl Backend for Agent {
         let record = self.account_record(name).await.map_err(failed)?;
         if self.exec_plugin(&record.provider).is_some() {
             if matches!(with, Credential::Refresh(_)) {
-                self.mark_refresh(name, Some(now_secs())).map_err(failed)?;
+                self.mark_refresh(name, now_secs()).map_err(failed)?;
             }
             let outcome = self.exec_request(key, &record, with).await;
-            if matches!(outcome, Err(Refusal::Failed(_)))
-                && let Err(me) = self.mark_refresh(name, None)
-            {
-                tracing::warn!(account = %name, error = %me, "cannot clear the in-flight mark");
+            if matches!(outcome, Err(Refusal::Failed(_))) {
+                self.clear_mark(name);
             }
             return outcome;
         }
@@ -151,7 +149,7 @@ impl Backend for Agent {
             }
         };
         // Mark the refresh as in flight, so a crash before its result is stored is noticed.
-        self.mark_refresh(name, Some(now_secs())).map_err(failed)?;
+        self.mark_refresh(name, now_secs()).map_err(failed)?;
         let audience = key.audience.as_deref().or(record.audience.as_deref());
         let rt = Zeroizing::new(rt.expose_secret().to_owned());
         // No new attempt once the daemon is stopping: the stop waits for this one only.
@@ -178,9 +176,7 @@ impl Backend for Agent {
             }
             Err(FlowError::InvalidGrant(why)) => Err(Refusal::GrantEnded(why)),
             Err(e) => {
-                if let Err(me) = self.mark_refresh(name, None) {
-                    tracing::warn!(account = %name, error = %me, "cannot clear the in-flight mark");
-                }
+                self.clear_mark(name);
                 Err(failed(AgentError::from(e)))
             }
         }
@@ -199,8 +195,7 @@ impl Backend for Agent {
     }
 
     async fn store(&self, account: &str, refresh_token: &SecretString) -> Result<(), AgentError> {
-        let bytes = Zeroizing::new(refresh_token.expose_secret().as_bytes().to_vec());
-        self.vault.set(&vault_key(REFRESH, account), bytes).await?;
+        self.rotate(account, refresh_token).await?;
         // A grant with a refresh token replaces a lasting one (new first, then the old). The
         // new one is stored: failing to delete the old must not report it unsaved.
         if let Err(e) = self.vault.delete(&vault_key(LASTING, account)).await {
@@ -270,7 +265,6 @@ impl Backend for Agent {
             .update_account(account, |a| {
                 a.state = AccountState::NeedsLogin;
                 a.detail = Some(d2);
-                a.refresh_in_flight = None;
             })
             .await;
         // The provider answered: the account's detail now says what ended the grant.

@@ -158,14 +158,10 @@ impl Agent {
         self.tokens.token(&key, want, self).await
     }
 
-    /// Sets (`Some(at)`) or clears `name`'s refresh-in-flight mark. Setting fails the refresh
-    /// when the mark cannot be written: a crash must not go unnoticed.
-    pub(super) fn mark_refresh(&self, name: &str, at: Option<u64>) -> Result<(), AgentError> {
-        let res = match at {
-            Some(at) => self.marks.set(name, at),
-            None => self.marks.clear(name),
-        };
-        res.map_err(|e| {
+    /// Records `name`'s refresh as in flight since `at`. Failing fails the refresh: a crash
+    /// must not go unnoticed.
+    pub(super) fn mark_refresh(&self, name: &str, at: u64) -> Result<(), AgentError> {
+        self.marks.set(name, at).map_err(|e| {
             AgentError::Storage(format!(
                 "cannot record the refresh of {name:?} as in flight in {}: {e}; free disk space or fix that folder's permissions, then run the command again",
                 self.marks.folder().display()
@@ -175,7 +171,7 @@ impl Agent {
 
     /// Clears `name`'s mark, where failing only costs a wrong report at the next start.
     pub(super) fn clear_mark(&self, name: &str) {
-        if let Err(e) = self.mark_refresh(name, None) {
+        if let Err(e) = self.marks.clear(name) {
             tracing::warn!(account = %name, error = %e, "cannot clear the in-flight mark");
         }
     }

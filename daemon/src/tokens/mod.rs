@@ -222,16 +222,21 @@ struct Gate {
     pending: Option<SecretString>,
 }
 
+/// An account's gate, and the news that a token of the account was cached: callers waiting
+/// for the gate also listen for the news (see [`Broker::token`]).
+#[derive(Default, Clone)]
+struct Slot {
+    gate: Arc<tokio::sync::Mutex<Gate>>,
+    news: Arc<Notify>,
+}
+
 /// The token broker.
 pub struct Broker {
     clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<CacheKey, CachedToken>>,
-    gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Gate>>>>,
+    gates: Mutex<HashMap<String, Slot>>,
     /// When a server's refusal last replaced each key's token (see [`Broker::after_refusal`]).
     refused: Mutex<HashMap<CacheKey, SystemTime>>,
-    /// Per account: told whenever a new token is cached, so callers waiting for the gate
-    /// all look at once (see [`Broker::token`]).
-    published: Mutex<HashMap<String, Arc<Notify>>>,
     unsaved: Mutex<BTreeMap<String, String>>,
     used: Mutex<HashMap<String, SystemTime>>,
     stopping: AtomicBool,
@@ -313,7 +318,6 @@ impl Broker {
             clock,
             cache: Mutex::default(),
             gates: Mutex::default(),
-            published: Mutex::default(),
             refused: Mutex::default(),
             unsaved: Mutex::default(),
             used: Mutex::default(),
@@ -321,12 +325,15 @@ impl Broker {
         }
     }
 
-    fn gate(&self, account: &str) -> Arc<tokio::sync::Mutex<Gate>> {
-        Arc::clone(lock(&self.gates).entry(account.to_owned()).or_default())
+    fn slot(&self, account: &str) -> Slot {
+        lock(&self.gates)
+            .entry(account.to_owned())
+            .or_default()
+            .clone()
     }
 
-    fn published(&self, account: &str) -> Arc<Notify> {
-        Arc::clone(lock(&self.published).entry(account.to_owned()).or_default())
+    fn gate(&self, account: &str) -> Arc<tokio::sync::Mutex<Gate>> {
+        self.slot(account).gate
     }
 
     /// The cached token for `key`, whatever its age.
@@ -402,8 +409,10 @@ impl Broker {
         if let Some(t) = self.fresh(key, want) {
             return Ok(t);
         }
-        let gate = self.gate(&key.account);
-        let published = self.published(&key.account);
+        let Slot {
+            gate,
+            news: published,
+        } = self.slot(&key.account);
         // One place in the gate's queue for the whole wait: news that does not serve this
         // key must not send the caller to the back.
         let turn = gate.lock();
@@ -583,7 +592,13 @@ impl Broker {
             fields: issued.fields,
         };
         lock(&self.cache).insert(key.clone(), t.clone());
-        self.published(&key.account).notify_waiters();
+        // Only an account someone has waited for has a slot to tell.
+        let news = lock(&self.gates)
+            .get(&key.account)
+            .map(|s| Arc::clone(&s.news));
+        if let Some(news) = news {
+            news.notify_waiters();
+        }
         t
     }
 
@@ -642,7 +657,7 @@ impl Broker {
     fn all_gates(&self) -> Vec<(String, Arc<tokio::sync::Mutex<Gate>>)> {
         lock(&self.gates)
             .iter()
-            .map(|(a, g)| (a.clone(), Arc::clone(g)))
+            .map(|(a, s)| (a.clone(), Arc::clone(&s.gate)))
             .collect()
     }
 
