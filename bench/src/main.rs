@@ -6,8 +6,11 @@ use clap::{Parser, Subcommand};
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::{Listener as _, Stream as _};
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use keyfob_proto::Sensitive;
 use keyfob_proto::async_client::AsyncClient;
-use keyfob_proto::methods::{Empty, Status, TokenGet, TokenParams};
+use keyfob_proto::codec::response_line;
+use keyfob_proto::methods::{Empty, Status, TokenGet, TokenParams, TokenResult};
+use keyfob_proto::wire::IncomingRequest;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +27,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Serves a bare line echo on SOCKET (the floor): tokio on one thread, as keyfobd runs.
-    Echo { socket: PathBuf },
+    Echo {
+        socket: PathBuf,
+        /// Answer each line as keyfobd would if it were only the protocol: the request
+        /// decoded (envelope, then params), a fixed token reply encoded. No policy, cache,
+        /// audit or wiping: what speaking JSON-RPC alone costs (the "JSON floor").
+        #[arg(long)]
+        json: bool,
+    },
     /// One client, one request at a time: round-trip median and p99.
     Rtt {
         socket: PathBuf,
@@ -95,7 +105,7 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let out = rt.block_on(async {
         match cli.cmd {
-            Cmd::Echo { socket } => echo(socket).await,
+            Cmd::Echo { socket, json } => echo(socket, json).await,
             Cmd::Rtt { socket, account, n } => rtt(&socket, &account, n).await,
             Cmd::Rps {
                 socket,
@@ -154,7 +164,7 @@ async fn connect(socket: &Path) -> Result<AsyncClient, String> {
         .map_err(|e| format!("cannot reach keyfobd at {}: {e}", socket.display()))
 }
 
-async fn echo(socket: PathBuf) -> Result<serde_json::Value, String> {
+async fn echo(socket: PathBuf, json: bool) -> Result<serde_json::Value, String> {
     let name = socket
         .clone()
         .to_fs_name::<GenericFilePath>()
@@ -173,13 +183,49 @@ async fn echo(socket: PathBuf) -> Result<serde_json::Value, String> {
             let mut r = BufReader::new(r);
             let mut line = Vec::new();
             while r.read_until(b'\n', &mut line).await.unwrap_or(0) > 0 {
-                if w.write_all(&line).await.is_err() {
+                let sent = if json {
+                    match json_reply(&line) {
+                        Some(reply) => w.write_all(reply.as_slice()).await,
+                        None => break,
+                    }
+                } else {
+                    w.write_all(&line).await
+                };
+                if sent.is_err() {
                     break;
                 }
                 line.clear();
             }
         });
     }
+}
+
+/// The JSON floor's answer to one request line, decoded as keyfobd decodes it: a `token.get`
+/// is answered with a token reply the size of the test provider's, any other method (the
+/// `hello` a whole `keyfob token` process sends first) with an empty result. `None` for a
+/// line that is not a request.
+fn json_reply(line: &[u8]) -> Option<keyfob_proto::codec::LineBuf> {
+    let text = std::str::from_utf8(line).ok()?;
+    let req: IncomingRequest = serde_json::from_str(text).ok()?;
+    let id = req.id.unwrap_or(serde_json::Value::Null);
+    let params = req.params.map_or("{}", |p| p.get());
+    if req.method.as_deref() != Some("token.get") {
+        let _: serde_json::Value = serde_json::from_str(params).ok()?;
+        return Some(response_line(&id, Ok(&Empty {})));
+    }
+    let params: TokenParams = serde_json::from_str(params).ok()?;
+    let expires = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs() + 3600;
+    let result = TokenResult {
+        access_token: Sensitive::new("a".repeat(43)),
+        token_type: "Bearer".into(),
+        expires_at: Some(expires),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        id_token: None,
+        claims: None,
+        claims_unverified: false,
+        fields: Default::default(),
+    };
+    (!params.name.is_empty()).then(|| response_line(&id, Ok(&result)))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

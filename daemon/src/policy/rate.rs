@@ -47,10 +47,23 @@ impl RateLimiter {
             buckets
                 .retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < full);
         }
-        let b = buckets.entry(client.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            last: now,
-        });
+        // Every request passes here: a known client's name is not copied.
+        match buckets.get_mut(client) {
+            Some(b) => self.take(b, now),
+            None => {
+                let mut b = Bucket {
+                    tokens: self.burst,
+                    last: now,
+                };
+                let taken = self.take(&mut b, now);
+                buckets.insert(client.to_owned(), b);
+                taken
+            }
+        }
+    }
+
+    /// Refills `b` for the time since it was last used, then takes one request from it.
+    fn take(&self, b: &mut Bucket, now: Instant) -> Result<(), Duration> {
         b.tokens =
             (b.tokens + now.duration_since(b.last).as_secs_f64() * self.rate).min(self.burst);
         b.last = now;
