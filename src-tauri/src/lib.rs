@@ -79,10 +79,28 @@ async fn signin_from_event(app: &tauri::AppHandle, ev: &Event) {
         .0
         .lock()
         .unwrap_or_else(|e| e.into_inner()) = Some(view);
-    if let Err(e) = windows::show_signin(app) {
-        tracing::warn!(error = %e, "cannot show the sign-in window");
+    match windows::show_signin(app) {
+        Ok(()) => report_shown(app, ev),
+        Err(e) => tracing::warn!(error = %e, "cannot show the sign-in window"),
     }
     let _ = app.emit_to("signin", "keyfob://signin-view", ());
+}
+
+/// Started by the resident (`--prompt`): each sign-in shown is reported on standard output,
+/// one JSON line, so the resident can tell a sign-in this app never showed (it started as the
+/// app was closing) and hand it to another.
+struct ReportsShown(bool);
+
+fn report_shown(app: &tauri::AppHandle, ev: &Event) {
+    use std::io::Write as _;
+    if !app.state::<ReportsShown>().0 {
+        return;
+    }
+    if let Ok(line) = serde_json::to_string(ev) {
+        let mut out = std::io::stdout().lock();
+        // Nobody reading (the resident is gone) is no reason to fail the window.
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    }
 }
 
 /// Started by the resident for one request (`--prompt`): no main window, and nothing kept
@@ -252,6 +270,7 @@ pub fn run() {
         .manage(SignInSlot::default())
         // A prompt-only app showing a sign-in stays for it.
         .manage(PromptOnly(AtomicBool::new(prompt && signin.is_none())))
+        .manage(ReportsShown(prompt))
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::otp_codes,

@@ -256,3 +256,185 @@ fn a_forged_sign_in_piped_into_the_window_app_is_not_shown() {
         "the forged sign-in was not refused: {err}"
     );
 }
+
+/// A sign-in starts just as the window app the tray icon opened is closing: that app never
+/// shows it. The tray icon hears nothing from the app about it (an app reports each sign-in
+/// it shows), so once the app has ended it opens a new one with that sign-in, once. The
+/// window app here is a stand-in installed beside the real tray icon and keyfobd: it records
+/// how it was started, and when opened for a request it stays until the test lets it go,
+/// then ends without showing anything.
+#[test]
+fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
+    let idp = keyfob_e2e::idp::Idp::start(3600);
+    let env = TestEnv::new();
+    // The built-in policy: a script's secret request waits for a person.
+    env.write_config("");
+    let installed = env.root().join("installed");
+    std::fs::create_dir_all(&installed).unwrap();
+    for program in ["keyfobd", "keyfob-tray-resident"] {
+        std::fs::copy(bin(program), installed.join(program)).unwrap();
+    }
+    let log = env.root().join("app.log");
+    let go = env.root().join("go");
+    let app = installed.join("keyfob-tray");
+    std::fs::write(
+        &app,
+        format!(
+            "#!/bin/sh\necho \"start $*\" >> '{log}'\ncase \" $* \" in *\" --signin \"*)\n  read -r line; echo \"signin $line\" >> '{log}'; exit 0 ;;\nesac\nwhile [ ! -e '{go}' ]; do sleep 0.05; done\n",
+            log = log.display(),
+            go = go.display()
+        ),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&app, 0o755);
+
+    // keyfobd from the install directory, so the tray icon beside it may approve.
+    let daemon = env
+        .command_of(
+            installed.join("keyfobd").to_str().unwrap(),
+            &["--notify-ready"],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Ends::process(daemon);
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(daemon.0.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert!(
+        ready.starts_with("READY "),
+        "keyfobd did not start: {ready}"
+    );
+    env.add_account("work", &idp.issuer);
+    env.ok_in(&["secret", "set", "s"], "v");
+
+    let resident_log = env.root().join("resident.log");
+    let resident = tool("xvfb-run", "xvfb")
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1280x900x24",
+            "dbus-run-session",
+            "--",
+        ])
+        .arg(installed.join("keyfob-tray-resident"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&resident_log).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _resident = Ends::group(resident);
+    let status = || -> serde_json::Value {
+        serde_json::from_str(&env.ok(&["daemon", "status", "--json"])).unwrap()
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "the tray icon to connect as an approver",
+        || status()["approvers"].as_u64().is_some_and(|n| n >= 1),
+    );
+    let app_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // A script's request opens the window app (the stand-in, which stays for now).
+    let script = env.root().join("ask.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec {} secret get s\n", bin("keyfob").display()),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&script, 0o755);
+    let asking = env
+        .command_of("sh", &[script.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _asking = Ends::process(asking);
+    wait_until(Duration::from_secs(60), "the window app to open", || {
+        app_log().contains("start --prompt")
+    });
+
+    // A sign-in starts while it runs; the tray icon leaves it to that app.
+    let login = env
+        .keyfob_cmd(&["login", "work", "--device", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut login = Ends::process(login);
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(login.0.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let code = started["user_code"].as_str().unwrap().to_owned();
+    wait_until(
+        Duration::from_secs(60),
+        "the tray icon to hear the sign-in start",
+        || {
+            std::fs::read_to_string(&resident_log)
+                .unwrap_or_default()
+                .contains("a sign-in started while the window app runs")
+        },
+    );
+
+    // The app ends without having shown it: the next app is handed the sign-in.
+    std::fs::write(&go, "").unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "a window app opened with the sign-in",
+        || app_log().contains(&code),
+    );
+    let log_text = app_log();
+    let handed: Vec<&str> = log_text
+        .lines()
+        .filter(|l| l.starts_with("signin "))
+        .collect();
+    assert_eq!(handed.len(), 1, "{log_text}");
+    let ev: serde_json::Value = serde_json::from_str(&handed[0]["signin ".len()..]).unwrap();
+    assert_eq!(ev["event"], "signin.started");
+    assert_eq!(ev["account"], "work");
+    assert!(
+        log_text.contains("start --prompt --signin"),
+        "the sign-in was not handed over with --signin: {log_text}"
+    );
+}
+
+/// A process (or the process group it leads) killed when the test ends, passed or failed.
+struct Ends(Child, bool);
+
+impl Ends {
+    fn process(child: Child) -> Self {
+        Self(child, false)
+    }
+
+    fn group(child: Child) -> Self {
+        Self(child, true)
+    }
+}
+
+impl Drop for Ends {
+    fn drop(&mut self) {
+        match rustix::process::Pid::from_raw(self.0.id() as i32) {
+            Some(pg) if self.1 => {
+                let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
+            }
+            _ => {
+                let _ = self.0.kill();
+            }
+        }
+        let _ = self.0.wait();
+    }
+}

@@ -463,6 +463,9 @@ impl Broker {
             return Err(BrokerError::Stopping.into());
         }
         let grant = backend.prepare(account).await?;
+        // Each phase is timed for the log: on a machine where idle processes answer slowly,
+        // a slow refresh is told apart by where it waited (keychain or provider).
+        let began = std::time::Instant::now();
         let presented: Option<SecretString> = match grant {
             Grant::ClientCredentials | Grant::Exchange => None,
             Grant::RefreshToken => Some(match g.pending.clone() {
@@ -485,11 +488,13 @@ impl Broker {
             (None, Grant::Exchange) => Credential::Exchange,
             (None, _) => Credential::ClientCredentials,
         };
+        let asked = std::time::Instant::now();
         match backend.request(key, with).await {
             Ok(mut issued) => {
                 // From here until the store completes, a crash loses the grant: nothing else
                 // happens in between.
                 let answered = std::time::Instant::now();
+                let us = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
                 if let Some(new) = issued.refresh_token.take() {
                     let rotated = presented
                         .as_ref()
@@ -498,9 +503,13 @@ impl Broker {
                         self.store(account, g, new, backend)
                             .await
                             .map_err(B::Error::from)?;
-                        let window_us =
-                            u64::try_from(answered.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        tracing::info!(account, window_us, "rotated refresh token stored");
+                        tracing::info!(
+                            account,
+                            load_us = us(asked - began),
+                            provider_us = us(answered - asked),
+                            window_us = us(answered.elapsed()),
+                            "rotated refresh token stored"
+                        );
                     }
                 }
                 backend.settled(account, &mut issued).await;

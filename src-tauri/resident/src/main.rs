@@ -102,6 +102,9 @@ async fn work(
                     Heard::Event(Event::ApprovalRequested(r)) => windows.prompt_for(r.id),
                     Heard::Event(Event::ApprovalResolved { id, .. }) => windows.resolved(*id),
                     Heard::Event(ev @ Event::SigninStarted { .. }) => windows.sign_in(ev),
+                    Heard::Event(Event::SigninFinished { account, .. }) => {
+                        windows.sign_in_finished(account);
+                    }
                     // A restarted daemon numbers its requests anew.
                     Heard::Connection(c) if !c.connected => windows.forget_shown(),
                     _ => {}
@@ -114,9 +117,11 @@ async fn work(
                 }
             }
             () = windows.closed() => {
-                // A request that came as the window app was closing gets a prompt of its own;
-                // one the person closed unanswered is not pushed at them again (it waits in
-                // the main window, and for `keyfob approve`).
+                // A sign-in or request that came as the window app was closing gets a prompt
+                // of its own (the sign-in first: an app started for it shows the waiting
+                // requests too); one the person closed unanswered is not pushed at them again
+                // (it waits in the main window, and for `keyfob approve`).
+                windows.prompt_unshown_sign_in();
                 for r in link.pending() {
                     windows.prompt_for(r.id);
                 }

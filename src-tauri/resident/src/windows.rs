@@ -1,13 +1,17 @@
 //! The window app (keyfob-tray, installed beside this program), started when a person is
 //! needed. Any window app running is an approver itself and answers requests on its own, so
 //! one is started only when none runs; it ends with its last window.
+//!
+//! A sign-in that starts while the app this program started runs is shown by that app, which
+//! says so on its standard output. One it never reported (the app was closing as the
+//! sign-in started) is handed to the next app, once.
 
 use keyfob_proto::Event;
 use keyfob_proto::approver;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
@@ -22,6 +26,10 @@ pub struct Windows {
     lock: PathBuf,
     /// The one it started, while it runs.
     child: Option<Child>,
+    /// Reads the sign-ins the one it started reports shown, until it ends.
+    reports: Option<JoinHandle<Vec<String>>>,
+    /// Sign-ins started and not finished.
+    signins: SignIns,
     /// Waiting for window apps it did not start to end.
     others: Option<JoinHandle<()>>,
     /// `GDK_GL` was set for this program alone: window apps get it taken off, as their
@@ -43,6 +51,8 @@ impl Windows {
             program,
             lock: approver::windows_lock(socket),
             child: None,
+            reports: None,
+            signins: SignIns::default(),
             others: None,
             gl_turned_off,
             shown: HashSet::new(),
@@ -70,14 +80,46 @@ impl Windows {
         self.shown.remove(&id);
     }
 
-    /// The daemon went away: the requests it numbered are gone with it.
+    /// The daemon went away: the requests it numbered, and its sign-ins, are gone with it.
     pub fn forget_shown(&mut self) {
         self.shown.clear();
+        self.signins = SignIns::default();
     }
 
     /// Shows a sign-in that has started.
     pub fn sign_in(&mut self, started: &Event) {
-        self.prompt(Some(started));
+        let Ok(line) = serde_json::to_string(started) else {
+            return;
+        };
+        match self.prompt(Some(&line)) {
+            Prompt::Started => self.signins.started(started, true),
+            Prompt::OursRuns => {
+                tracing::info!("a sign-in started while the window app runs: that app shows it");
+                self.signins.started(started, false);
+            }
+            // An app the person opened shows it; this program cannot hear whether it did.
+            Prompt::OtherRuns | Prompt::Failed => self.signins.started(started, true),
+        }
+    }
+
+    /// A sign-in ended: nothing more to show for it.
+    pub fn sign_in_finished(&mut self, account: &str) {
+        self.signins.finished(account);
+    }
+
+    /// After the app this program started has ended: a sign-in that started while it ran
+    /// and that it never showed gets an app of its own.
+    pub fn prompt_unshown_sign_in(&mut self) {
+        let Some(ev) = self.signins.first_unshown() else {
+            return;
+        };
+        let Ok(line) = serde_json::to_string(&ev) else {
+            return;
+        };
+        if self.prompt(Some(&line)) == Prompt::Started {
+            tracing::info!("handed a sign-in the closing window app did not show to a new one");
+            self.signins.shown(&ev);
+        }
     }
 
     fn ours_running(&mut self) -> bool {
@@ -92,10 +134,10 @@ impl Windows {
     }
 
     /// Makes sure a window app shows what waits: a running one does by itself; otherwise one
-    /// starts with `--prompt` (and with `--signin`, the sign-in on its standard input).
-    fn prompt(&mut self, signin: Option<&Event>) {
+    /// starts with `--prompt` (and with `--signin`, the sign-in line on its standard input).
+    fn prompt(&mut self, signin: Option<&str>) -> Prompt {
         if self.ours_running() {
-            return;
+            return Prompt::OursRuns;
         }
         match approver::try_lock(&self.lock, true) {
             Ok(Some(_free)) => {}
@@ -109,15 +151,15 @@ impl Windows {
                         }
                     }));
                 }
-                return;
+                return Prompt::OtherRuns;
             }
             // Better two prompts than none.
             Err(e) => tracing::warn!(error = %e, "cannot tell whether a window app runs"),
         }
         let mut cmd = self.window_app();
-        cmd.arg("--prompt").stdout(Stdio::null());
-        let line = signin.and_then(|ev| serde_json::to_string(ev).ok());
-        if line.is_some() {
+        // It reports on its standard output each sign-in it shows.
+        cmd.arg("--prompt").stdout(Stdio::piped());
+        if signin.is_some() {
             cmd.arg("--signin").stdin(Stdio::piped());
         } else {
             cmd.stdin(Stdio::null());
@@ -125,18 +167,33 @@ impl Windows {
         match cmd.spawn() {
             Ok(mut child) => {
                 tracing::info!(pid = child.id(), "opened the window app for a request");
-                if let (Some(line), Some(mut stdin)) = (line, child.stdin.take()) {
+                if let (Some(line), Some(mut stdin)) = (signin, child.stdin.take()) {
+                    let line = format!("{line}\n");
                     tokio::spawn(async move {
-                        let _ = stdin.write_all(format!("{line}\n").as_bytes()).await;
+                        let _ = stdin.write_all(line.as_bytes()).await;
                     });
                 }
+                self.reports = child.stdout.take().map(|out| {
+                    tokio::spawn(async move {
+                        let mut lines = tokio::io::BufReader::new(out).lines();
+                        let mut shown = Vec::new();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            shown.push(line);
+                        }
+                        shown
+                    })
+                });
                 self.child = Some(child);
+                Prompt::Started
             }
-            Err(e) => tracing::warn!(
-                error = %e,
-                "cannot start {}: the request waits for `keyfob approve`",
-                self.program.display()
-            ),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "cannot start {}: the request waits for `keyfob approve`",
+                    self.program.display()
+                );
+                Prompt::Failed
+            }
         }
     }
 
@@ -160,11 +217,119 @@ impl Windows {
         if let Some(c) = &mut self.child {
             let _ = c.wait().await;
             self.child = None;
+            // Its output ends with it: every sign-in it showed is reported by now.
+            if let Some(reports) = self.reports.take() {
+                let lines = reports.await.unwrap_or_default();
+                tracing::info!(signins_shown = lines.len(), "the window app ended");
+                for line in lines {
+                    match serde_json::from_str::<Event>(&line) {
+                        Ok(ev) => self.signins.shown(&ev),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "unreadable report from the window app")
+                        }
+                    }
+                }
+            }
         } else if let Some(h) = &mut self.others {
             let _ = h.await;
             self.others = None;
         } else {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// What [`Windows::prompt`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prompt {
+    /// Started a window app for it.
+    Started,
+    /// The app this program started runs, and shows it.
+    OursRuns,
+    /// An app the person opened runs, and shows it.
+    OtherRuns,
+    /// No app could be started.
+    Failed,
+}
+
+/// One sign-in in progress.
+struct SignIn {
+    /// Its `signin.started` event.
+    event: Event,
+    /// A window app was given it, or reported showing it.
+    shown: bool,
+}
+
+/// Sign-ins started and not finished, and whether a window app has shown each.
+#[derive(Default)]
+struct SignIns(Vec<SignIn>);
+
+impl SignIns {
+    fn started(&mut self, ev: &Event, shown: bool) {
+        if matches!(ev, Event::SigninStarted { .. }) {
+            self.0.push(SignIn {
+                event: ev.clone(),
+                shown,
+            });
+        }
+    }
+
+    fn shown(&mut self, ev: &Event) {
+        for s in self.0.iter_mut().filter(|s| s.event == *ev) {
+            s.shown = true;
+        }
+    }
+
+    fn finished(&mut self, account: &str) {
+        self.0.retain(
+            |s| !matches!(&s.event, Event::SigninStarted { account: a, .. } if a == account),
+        );
+    }
+
+    /// The oldest sign-in no window app has shown.
+    fn first_unshown(&self) -> Option<Event> {
+        self.0.iter().find(|s| !s.shown).map(|s| s.event.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyfob_proto::methods::LoginFlow;
+
+    fn started(account: &str, code: &str) -> Event {
+        Event::SigninStarted {
+            account: account.into(),
+            flow: LoginFlow::Device,
+            user_code: Some(code.into()),
+            verification_uri: Some("https://idp.example/device".into()),
+            verification_uri_complete: None,
+            authorize_url: None,
+        }
+    }
+
+    #[test]
+    fn a_sign_in_the_running_app_never_reported_is_handed_on_and_a_reported_one_is_not() {
+        let mut s = SignIns::default();
+        let a = started("work", "AAAA-AAAA");
+        let b = started("home", "BBBB-BBBB");
+        s.started(&a, false);
+        s.started(&b, false);
+        // The app reported showing the first (as a line of its own making); the second
+        // started as it was closing.
+        let reported: Event = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        s.shown(&reported);
+        assert_eq!(s.first_unshown(), Some(b.clone()));
+        s.shown(&b);
+        assert_eq!(s.first_unshown(), None, "a sign-in is handed on once");
+    }
+
+    #[test]
+    fn a_finished_sign_in_is_not_shown_again() {
+        let mut s = SignIns::default();
+        let a = started("work", "AAAA-AAAA");
+        s.started(&a, false);
+        s.finished("work");
+        assert_eq!(s.first_unshown(), None);
     }
 }
