@@ -11,12 +11,21 @@ use keyfob_proto::approver;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 /// The window app's program name.
 const WINDOW_APP: &str = "keyfob-tray";
+
+/// How long, once the window app has ended, its output may stay open (held by a process it
+/// started) before what it reported is taken as all it reported.
+const REPORTS_END: Duration = Duration::from_secs(2);
+
+/// At most this many reports are kept from one app (it shows one sign-in at a time).
+const MAX_REPORTS: usize = 64;
 
 /// The window apps this program knows of.
 pub struct Windows {
@@ -26,8 +35,10 @@ pub struct Windows {
     lock: PathBuf,
     /// The one it started, while it runs.
     child: Option<Child>,
-    /// Reads the sign-ins the one it started reports shown, until it ends.
-    reports: Option<JoinHandle<Vec<String>>>,
+    /// Reads the sign-ins the one it started reports shown, until its output ends.
+    reader: Option<JoinHandle<()>>,
+    /// The sign-ins it reported shown so far.
+    reported: Arc<Mutex<Vec<Event>>>,
     /// Sign-ins started and not finished.
     signins: SignIns,
     /// Waiting for window apps it did not start to end.
@@ -51,7 +62,8 @@ impl Windows {
             program,
             lock: approver::windows_lock(socket),
             child: None,
-            reports: None,
+            reader: None,
+            reported: Arc::default(),
             signins: SignIns::default(),
             others: None,
             gl_turned_off,
@@ -173,14 +185,21 @@ impl Windows {
                         let _ = stdin.write_all(line.as_bytes()).await;
                     });
                 }
-                self.reports = child.stdout.take().map(|out| {
+                let reported = Arc::clone(&self.reported);
+                self.reader = child.stdout.take().map(|out| {
                     tokio::spawn(async move {
                         let mut lines = tokio::io::BufReader::new(out).lines();
-                        let mut shown = Vec::new();
                         while let Ok(Some(line)) = lines.next_line().await {
-                            shown.push(line);
+                            // Anything else it (or a library in it) prints is no report.
+                            if let Ok(ev @ Event::SigninStarted { .. }) =
+                                serde_json::from_str(&line)
+                            {
+                                let mut r = reported.lock().unwrap_or_else(|e| e.into_inner());
+                                if r.len() < MAX_REPORTS {
+                                    r.push(ev);
+                                }
+                            }
                         }
-                        shown
                     })
                 });
                 self.child = Some(child);
@@ -216,19 +235,20 @@ impl Windows {
     pub async fn closed(&mut self) {
         if let Some(c) = &mut self.child {
             let _ = c.wait().await;
+            // Its output ends with it, unless a process it started holds it open: every
+            // sign-in it showed is reported by then. (Cancel-safe: a second call finds the
+            // child's status kept and the reader where it was.)
+            if let Some(reader) = &mut self.reader {
+                let _ = tokio::time::timeout(REPORTS_END, &mut *reader).await;
+                reader.abort();
+            }
+            self.reader = None;
             self.child = None;
-            // Its output ends with it: every sign-in it showed is reported by now.
-            if let Some(reports) = self.reports.take() {
-                let lines = reports.await.unwrap_or_default();
-                tracing::info!(signins_shown = lines.len(), "the window app ended");
-                for line in lines {
-                    match serde_json::from_str::<Event>(&line) {
-                        Ok(ev) => self.signins.shown(&ev),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "unreadable report from the window app")
-                        }
-                    }
-                }
+            let reported =
+                std::mem::take(&mut *self.reported.lock().unwrap_or_else(|e| e.into_inner()));
+            tracing::info!(signins_shown = reported.len(), "the window app ended");
+            for ev in &reported {
+                self.signins.shown(ev);
             }
         } else if let Some(h) = &mut self.others {
             let _ = h.await;
