@@ -397,6 +397,18 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
         "a window app opened with the sign-in",
         || app_log().contains(&code),
     );
+    // Once: the app it was handed to ends too, and no other is started for it.
+    wait_until(
+        Duration::from_secs(60),
+        "the app handed the sign-in to end",
+        || {
+            std::fs::read_to_string(&resident_log)
+                .unwrap_or_default()
+                .matches("the window app ended")
+                .count()
+                >= 2
+        },
+    );
     let log_text = app_log();
     let handed: Vec<&str> = log_text
         .lines()

@@ -27,6 +27,18 @@ const REPORTS_END: Duration = Duration::from_secs(2);
 /// At most this many reports are kept from one app (it shows one sign-in at a time).
 const MAX_REPORTS: usize = 64;
 
+/// A report is one short JSON line; a longer line is no report, and is skipped unread.
+const MAX_REPORT_LINE: u64 = 16 * 1024;
+
+/// A window app this program started.
+struct Ours {
+    child: Child,
+    /// Reads the sign-ins it reports shown, until its output ends.
+    reader: Option<JoinHandle<()>>,
+    /// Once it has ended: until when its output may still bring reports.
+    drain_until: Option<tokio::time::Instant>,
+}
+
 /// The window apps this program knows of.
 pub struct Windows {
     /// keyfob-tray beside this program: keyfobd takes answers only from there, so no other
@@ -34,10 +46,10 @@ pub struct Windows {
     program: PathBuf,
     lock: PathBuf,
     /// The one it started, while it runs.
-    child: Option<Child>,
-    /// Reads the sign-ins the one it started reports shown, until its output ends.
-    reader: Option<JoinHandle<()>>,
-    /// The sign-ins it reported shown so far.
+    child: Option<Ours>,
+    /// One it started that has ended, until its reports are read.
+    ended: Option<Ours>,
+    /// The sign-ins the apps it started reported shown, not yet taken.
     reported: Arc<Mutex<Vec<Event>>>,
     /// Sign-ins started and not finished.
     signins: SignIns,
@@ -62,7 +74,7 @@ impl Windows {
             program,
             lock: approver::windows_lock(socket),
             child: None,
-            reader: None,
+            ended: None,
             reported: Arc::default(),
             signins: SignIns::default(),
             others: None,
@@ -80,10 +92,17 @@ impl Windows {
         cmd
     }
 
-    /// Shows request `id` to the person, unless it has been shown already.
+    /// Shows request `id` to the person, unless it has been shown already. An app started
+    /// for it also gets a sign-in no app has shown (it shows the waiting requests as well).
     pub fn prompt_for(&mut self, id: u64) {
-        if self.shown.insert(id) {
-            self.prompt(None);
+        if !self.shown.insert(id) {
+            return;
+        }
+        match self.signins.first_unshown() {
+            Some(ev) => self.hand_over(&ev),
+            None => {
+                self.prompt(None);
+            }
         }
     }
 
@@ -122,27 +141,40 @@ impl Windows {
     /// After the app this program started has ended: a sign-in that started while it ran
     /// and that it never showed gets an app of its own.
     pub fn prompt_unshown_sign_in(&mut self) {
-        let Some(ev) = self.signins.first_unshown() else {
-            return;
-        };
-        let Ok(line) = serde_json::to_string(&ev) else {
-            return;
-        };
-        if self.prompt(Some(&line)) == Prompt::Started {
-            tracing::info!("handed a sign-in the closing window app did not show to a new one");
-            self.signins.shown(&ev);
+        if let Some(ev) = self.signins.first_unshown() {
+            self.hand_over(&ev);
         }
     }
 
-    fn ours_running(&mut self) -> bool {
-        let running = self
-            .child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
-        if !running {
-            self.child = None;
+    /// Starts a window app for a sign-in no app has shown, if none of ours runs.
+    fn hand_over(&mut self, ev: &Event) {
+        let Ok(line) = serde_json::to_string(ev) else {
+            return;
+        };
+        if self.prompt(Some(&line)) == Prompt::Started {
+            tracing::info!("handed a sign-in no window app showed to a new one");
+            self.signins.shown(ev);
         }
-        running
+    }
+
+    /// Whether the app it started still runs; one that has ended waits in `ended` until
+    /// [`Self::closed`] has read its reports.
+    fn ours_running(&mut self) -> bool {
+        let Some(ours) = self.child.as_mut() else {
+            return false;
+        };
+        if matches!(ours.child.try_wait(), Ok(None)) {
+            return true;
+        }
+        if let Some(older) = self.ended.take()
+            && let Some(reader) = older.reader
+        {
+            // Two apps ended before their reports were read: what the older one sent is
+            // in `reported` already.
+            reader.abort();
+        }
+        self.ended = self.child.take();
+        false
     }
 
     /// Makes sure a window app shows what waits: a running one does by itself; otherwise one
@@ -185,24 +217,15 @@ impl Windows {
                         let _ = stdin.write_all(line.as_bytes()).await;
                     });
                 }
-                let reported = Arc::clone(&self.reported);
-                self.reader = child.stdout.take().map(|out| {
-                    tokio::spawn(async move {
-                        let mut lines = tokio::io::BufReader::new(out).lines();
-                        while let Ok(Some(line)) = lines.next_line().await {
-                            // Anything else it (or a library in it) prints is no report.
-                            if let Ok(ev @ Event::SigninStarted { .. }) =
-                                serde_json::from_str(&line)
-                            {
-                                let mut r = reported.lock().unwrap_or_else(|e| e.into_inner());
-                                if r.len() < MAX_REPORTS {
-                                    r.push(ev);
-                                }
-                            }
-                        }
-                    })
+                let reader = child
+                    .stdout
+                    .take()
+                    .map(|out| tokio::spawn(read_reports(out, Arc::clone(&self.reported))));
+                self.child = Some(Ours {
+                    child,
+                    reader,
+                    drain_until: None,
                 });
-                self.child = Some(child);
                 Prompt::Started
             }
             Err(e) => {
@@ -231,19 +254,27 @@ impl Windows {
         Ok(())
     }
 
-    /// Resolves when a window app this program watches has ended.
+    /// Resolves when a window app this program watches has ended. Cancel-safe: an app that
+    /// ended stays in `ended`, with the time its output may stay open fixed, until its
+    /// reports are read.
     pub async fn closed(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.wait().await;
+        if self.ended.is_none()
+            && let Some(ours) = &mut self.child
+        {
+            let _ = ours.child.wait().await;
+            self.ended = self.child.take();
+        }
+        if let Some(ended) = &mut self.ended {
             // Its output ends with it, unless a process it started holds it open: every
-            // sign-in it showed is reported by then. (Cancel-safe: a second call finds the
-            // child's status kept and the reader where it was.)
-            if let Some(reader) = &mut self.reader {
-                let _ = tokio::time::timeout(REPORTS_END, &mut *reader).await;
+            // sign-in it showed is reported by then.
+            let until = *ended
+                .drain_until
+                .get_or_insert_with(|| tokio::time::Instant::now() + REPORTS_END);
+            if let Some(reader) = &mut ended.reader {
+                let _ = tokio::time::timeout_at(until, &mut *reader).await;
                 reader.abort();
             }
-            self.reader = None;
-            self.child = None;
+            self.ended = None;
             let reported =
                 std::mem::take(&mut *self.reported.lock().unwrap_or_else(|e| e.into_inner()));
             tracing::info!(signins_shown = reported.len(), "the window app ended");
@@ -285,8 +316,11 @@ struct SignIn {
 struct SignIns(Vec<SignIn>);
 
 impl SignIns {
+    /// A sign-in started; it replaces an earlier one of the same account (whose code the
+    /// provider no longer takes), so there is one per account at most.
     fn started(&mut self, ev: &Event, shown: bool) {
-        if matches!(ev, Event::SigninStarted { .. }) {
+        if let Event::SigninStarted { account, .. } = ev {
+            self.finished(account);
             self.0.push(SignIn {
                 event: ev.clone(),
                 shown,
@@ -309,6 +343,38 @@ impl SignIns {
     /// The oldest sign-in no window app has shown.
     fn first_unshown(&self) -> Option<Event> {
         self.0.iter().find(|s| !s.shown).map(|s| s.event.clone())
+    }
+}
+
+/// Reads a window app's reports: one `signin.started` event per line. Anything else it (or
+/// a library in it) prints is no report: lines that are not such an event, or too long to
+/// be one, are skipped, and reading goes on until its output ends.
+async fn read_reports(out: tokio::process::ChildStdout, reported: Arc<Mutex<Vec<Event>>>) {
+    use tokio::io::AsyncReadExt as _;
+    let mut r = tokio::io::BufReader::new(out);
+    let mut line = Vec::new();
+    let mut rest_of_long_line = false;
+    loop {
+        line.clear();
+        match (&mut r)
+            .take(MAX_REPORT_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let whole = line.ends_with(b"\n");
+        if whole
+            && !rest_of_long_line
+            && let Ok(ev @ Event::SigninStarted { .. }) = serde_json::from_slice(&line)
+        {
+            let mut r = reported.lock().unwrap_or_else(|e| e.into_inner());
+            if r.len() < MAX_REPORTS {
+                r.push(ev);
+            }
+        }
+        rest_of_long_line = !whole;
     }
 }
 
@@ -351,5 +417,36 @@ mod tests {
         s.started(&a, false);
         s.finished("work");
         assert_eq!(s.first_unshown(), None);
+    }
+
+    #[test]
+    fn a_new_sign_in_replaces_the_accounts_earlier_one() {
+        let mut s = SignIns::default();
+        s.started(&started("work", "AAAA-AAAA"), false);
+        s.started(&started("work", "BBBB-BBBB"), false);
+        assert_eq!(s.first_unshown(), Some(started("work", "BBBB-BBBB")));
+        s.shown(&started("work", "BBBB-BBBB"));
+        assert_eq!(s.first_unshown(), None, "the replaced one is not handed on");
+    }
+
+    #[tokio::test]
+    async fn reports_are_read_past_junk_long_and_broken_lines() {
+        let ev = started("work", "AAAA-AAAA");
+        let report = serde_json::to_string(&ev).unwrap();
+        let long = "x".repeat(MAX_REPORT_LINE as usize * 2);
+        // Junk, a line longer than a report can be (ending in what would be a report), a
+        // line that is not UTF-8, another event, then the report.
+        let script = format!(
+            "printf 'GTK says hello\\n'; printf '%s%s\\n' {long} '{report}'; printf '\\377\\376\\n'; printf '%s\\n' '{{\"event\":\"signin.finished\",\"account\":\"work\",\"ok\":true}}'; printf '%s\\n' '{report}'"
+        );
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let reported = Arc::default();
+        read_reports(child.stdout.take().unwrap(), Arc::clone(&reported)).await;
+        let _ = child.wait().await;
+        assert_eq!(*reported.lock().unwrap(), vec![ev]);
     }
 }
