@@ -289,23 +289,10 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     keyfob_e2e::set_mode(&app, 0o755);
 
     // keyfobd from the install directory, so the tray icon beside it may approve.
-    let daemon = env
-        .command_of(
-            installed.join("keyfobd").to_str().unwrap(),
-            &["--notify-ready"],
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut daemon = Ends::process(daemon);
-    let mut ready = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(daemon.0.stdout.take().unwrap()),
-        &mut ready,
-    )
-    .unwrap();
+    let (_daemon, ready) = first_line_of(&mut env.command_of(
+        installed.join("keyfobd").to_str().unwrap(),
+        &["--notify-ready"],
+    ));
     assert!(
         ready.starts_with("READY "),
         "keyfobd did not start: {ready}"
@@ -364,20 +351,8 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     });
 
     // A sign-in starts while it runs; the tray icon leaves it to that app.
-    let login = env
-        .keyfob_cmd(&["login", "work", "--device", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut login = Ends::process(login);
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(login.0.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
+    let (_login, first) =
+        first_line_of(&mut env.keyfob_cmd(&["login", "work", "--device", "--json"]));
     let started: serde_json::Value = serde_json::from_str(&first).unwrap();
     let code = started["user_code"].as_str().unwrap().to_owned();
     wait_until(
@@ -422,6 +397,24 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
         log_text.contains("start --prompt --signin"),
         "the sign-in was not handed over with --signin: {log_text}"
     );
+}
+
+/// Starts `cmd` (killed when the test ends) and reads the first line it prints.
+fn first_line_of(cmd: &mut std::process::Command) -> (Ends, String) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Ends::process(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(running.0.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (running, line)
 }
 
 /// A process (or the process group it leads) killed when the test ends, passed or failed.
