@@ -55,6 +55,24 @@ fn web_processes(root: u32) -> usize {
         .count()
 }
 
+/// `program` under Xvfb and a private session bus, for `env`'s agent, in its own process
+/// group (so the test can kill it whole).
+fn under_xvfb(env: &TestEnv, program: &std::path::Path) -> std::process::Command {
+    let mut c = tool("xvfb-run", "xvfb");
+    c.args([
+        "-a",
+        "-s",
+        "-screen 0 1280x900x24",
+        "dbus-run-session",
+        "--",
+    ])
+    .arg(program)
+    .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    .stdout(Stdio::null())
+    .process_group(0);
+    c
+}
+
 /// keyfob-tray --hidden under Xvfb and a private session bus, for `env`'s agent.
 struct Tray {
     child: Child,
@@ -75,21 +93,10 @@ impl Tray {
             "{} is not built: `cargo build --workspace --bins --features keyfob-tray/custom-protocol` (scripts/test does)",
             tray.display()
         );
-        let child = tool("xvfb-run", "xvfb")
-            .args([
-                "-a",
-                "-s",
-                "-screen 0 1280x900x24",
-                "dbus-run-session",
-                "--",
-            ])
-            .arg(&tray)
+        let child = under_xvfb(env, &tray)
             .args(args)
-            .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(stdin)
-            .stdout(Stdio::null())
             .stderr(stderr)
-            .process_group(0)
             .spawn()
             .unwrap();
         Self { child }
@@ -140,13 +147,8 @@ impl Drop for Tray {
     }
 }
 
-#[test]
-fn the_tray_started_hidden_holds_no_web_process_until_a_prompt_and_none_after_it() {
-    let env = TestEnv::new();
-    // The built-in policy: a script's secret request waits for a person.
-    env.write_config("");
-    env.ok_in(&["secret", "set", "s"], "v");
-    let tray = Tray::start(&env);
+/// Waits until the tray is connected to `env`'s agent as an approver.
+fn wait_for_an_approver(env: &TestEnv) {
     let status = || -> serde_json::Value {
         serde_json::from_str(&env.ok(&["daemon", "status", "--json"])).unwrap()
     };
@@ -155,6 +157,33 @@ fn the_tray_started_hidden_holds_no_web_process_until_a_prompt_and_none_after_it
         "the tray to connect as an approver",
         || status()["approvers"].as_u64().is_some_and(|n| n >= 1),
     );
+}
+
+/// A script asking for secret `s`, which under the built-in policy waits for a person.
+fn ask_for_secret(env: &TestEnv) -> Child {
+    let script = env.root().join("ask.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec {} secret get s\n", bin("keyfob").display()),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&script, 0o755);
+    env.command_of("sh", &[script.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn the_tray_started_hidden_holds_no_web_process_until_a_prompt_and_none_after_it() {
+    let env = TestEnv::new();
+    // The built-in policy: a script's secret request waits for a person.
+    env.write_config("");
+    env.ok_in(&["secret", "set", "s"], "v");
+    let tray = Tray::start(&env);
+    wait_for_an_approver(&env);
     let pid = tray
         .resident()
         .expect("keyfob-tray --hidden became keyfob-tray-resident");
@@ -175,20 +204,7 @@ fn the_tray_started_hidden_holds_no_web_process_until_a_prompt_and_none_after_it
     }
 
     // A script asks for the secret: the prompt opens, with its web process.
-    let script = env.root().join("ask.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\nexec {} secret get s\n", bin("keyfob").display()),
-    )
-    .unwrap();
-    keyfob_e2e::set_mode(&script, 0o755);
-    let mut asking = env
-        .command_of("sh", &[script.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut asking = ask_for_secret(&env);
     wait_until(Duration::from_secs(60), "the prompt's web process", || {
         web_processes(pid) > 0
     });
@@ -301,51 +317,17 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     env.ok_in(&["secret", "set", "s"], "v");
 
     let resident_log = env.root().join("resident.log");
-    let resident = tool("xvfb-run", "xvfb")
-        .args([
-            "-a",
-            "-s",
-            "-screen 0 1280x900x24",
-            "dbus-run-session",
-            "--",
-        ])
-        .arg(installed.join("keyfob-tray-resident"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let resident = under_xvfb(&env, &installed.join("keyfob-tray-resident"))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(std::fs::File::create(&resident_log).unwrap())
-        .process_group(0)
         .spawn()
         .unwrap();
     let _resident = Ends::group(resident);
-    let status = || -> serde_json::Value {
-        serde_json::from_str(&env.ok(&["daemon", "status", "--json"])).unwrap()
-    };
-    wait_until(
-        Duration::from_secs(60),
-        "the tray icon to connect as an approver",
-        || status()["approvers"].as_u64().is_some_and(|n| n >= 1),
-    );
+    wait_for_an_approver(&env);
     let app_log = || std::fs::read_to_string(&log).unwrap_or_default();
 
     // A script's request opens the window app (the stand-in, which stays for now).
-    let script = env.root().join("ask.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\nexec {} secret get s\n", bin("keyfob").display()),
-    )
-    .unwrap();
-    keyfob_e2e::set_mode(&script, 0o755);
-    let asking = env
-        .command_of("sh", &[script.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _asking = Ends::process(asking);
+    let _asking = Ends::process(ask_for_secret(&env));
     wait_until(Duration::from_secs(60), "the window app to open", || {
         app_log().contains("start --prompt")
     });
@@ -355,14 +337,16 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
         first_line_of(&mut env.keyfob_cmd(&["login", "work", "--device", "--json"]));
     let started: serde_json::Value = serde_json::from_str(&first).unwrap();
     let code = started["user_code"].as_str().unwrap().to_owned();
+    let resident_said = |what: &str| {
+        std::fs::read_to_string(&resident_log)
+            .unwrap_or_default()
+            .matches(what)
+            .count()
+    };
     wait_until(
         Duration::from_secs(60),
         "the tray icon to hear the sign-in start",
-        || {
-            std::fs::read_to_string(&resident_log)
-                .unwrap_or_default()
-                .contains("a sign-in started while the window app runs")
-        },
+        || resident_said("a sign-in started while the window app runs") == 1,
     );
 
     // The app ends without having shown it: the next app is handed the sign-in.
@@ -376,13 +360,7 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     wait_until(
         Duration::from_secs(60),
         "the app handed the sign-in to end",
-        || {
-            std::fs::read_to_string(&resident_log)
-                .unwrap_or_default()
-                .matches("the window app ended")
-                .count()
-                >= 2
-        },
+        || resident_said("the window app ended") >= 2,
     );
     let log_text = app_log();
     let handed: Vec<&str> = log_text
