@@ -218,22 +218,23 @@ phase_files = [(label, raw / f) for label, f in (("1 caller", "phases-one.json")
 if all(f.exists() for _, f in phase_files):
     w("Where a refresh waited, from keyfobd's own log of each refresh in these rounds "
       "(medians, then min and max): reading the refresh token from gnome-keyring, the "
-      "provider's answer as keyfobd's HTTP client saw it, and storing the rotated token in "
-      "gnome-keyring before anyone is served. The agent's own work is the rest: from the "
-      "callers' requests to the refresh, and from the stored token to the last reply.")
+      "provider's answer as keyfobd's HTTP client saw it (with the in-flight mark written "
+      "before it), storing the rotated token in gnome-keyring, and the new ID token checked "
+      "and the mark cleared, all before anyone is served. The agent's own work is the rest: "
+      "from the callers' requests to the refresh, and from the cached token to the last reply.")
     w("")
-    w("| rounds | refreshes | keychain read | provider | keychain store | all served, above the provider as keyfobd saw it |")
-    w("|---|---|---|---|---|---|")
+    w("| rounds | refreshes | keychain read | provider | keychain store | ID token checked, mark cleared | all served, above the provider as keyfobd saw it |")
+    w("|---|---|---|---|---|---|---|")
     for (label, f), wall in zip(phase_files, (one, served)):
         ph = json.loads(f.read_text())["refreshes_ms"]
         if not ph:
-            w(f"| {label} | 0 | | | | |")
+            w(f"| {label} | 0 | | | | | |")
             continue
-        col = lambda k: [p[k] for p in ph]
-        cell = lambda xs: f"{statistics.median(xs):.1f} ms ({min(xs):.1f}–{max(xs):.1f})"
+        col = lambda k: [p[k] for p in ph if k in p]
+        cell = lambda xs: f"{statistics.median(xs):.1f} ms ({min(xs):.1f}–{max(xs):.1f})" if xs else ""
         rest = statistics.median(wall) - statistics.median(col("provider_us"))
         w(f"| {label} | {len(ph)} | {cell(col('load_us'))} | {cell(col('provider_us'))} | "
-          f"{cell(col('window_us'))} | {rest:.1f} ms |")
+          f"{cell(col('window_us'))} | {cell(col('settle_us'))} | {rest:.1f} ms |")
     w("")
 
 # 4. Memory and start.

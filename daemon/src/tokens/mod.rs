@@ -495,6 +495,7 @@ impl Broker {
                 // happens in between.
                 let answered = std::time::Instant::now();
                 let us = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+                let mut stored = None;
                 if let Some(new) = issued.refresh_token.take() {
                     let rotated = presented
                         .as_ref()
@@ -503,16 +504,20 @@ impl Broker {
                         self.store(account, g, new, backend)
                             .await
                             .map_err(B::Error::from)?;
-                        tracing::info!(
-                            account,
-                            load_us = us(asked - began),
-                            provider_us = us(answered - asked),
-                            window_us = us(answered.elapsed()),
-                            "rotated refresh token stored"
-                        );
+                        stored = Some(std::time::Instant::now());
                     }
                 }
                 backend.settled(account, &mut issued).await;
+                if let Some(stored) = stored {
+                    tracing::info!(
+                        account,
+                        load_us = us(asked - began),
+                        provider_us = us(answered - asked),
+                        window_us = us(stored - answered),
+                        settle_us = us(stored.elapsed()),
+                        "rotated refresh token stored"
+                    );
+                }
                 Ok(self.cache_issued(key, issued))
             }
             Err(Refusal::GrantEnded(why)) => {
