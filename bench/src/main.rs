@@ -9,7 +9,7 @@ use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use keyfob_proto::Sensitive;
 use keyfob_proto::async_client::AsyncClient;
 use keyfob_proto::codec::response_line;
-use keyfob_proto::methods::{Empty, Status, TokenGet, TokenParams, TokenResult};
+use keyfob_proto::methods::{Empty, Method as _, Status, TokenGet, TokenParams, TokenResult};
 use keyfob_proto::wire::IncomingRequest;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -209,7 +209,7 @@ fn json_reply(line: &[u8]) -> Option<keyfob_proto::codec::LineBuf> {
     let req: IncomingRequest = serde_json::from_str(text).ok()?;
     let id = req.id.unwrap_or(serde_json::Value::Null);
     let params = req.params.map_or("{}", |p| p.get());
-    if req.method.as_deref() != Some("token.get") {
+    if req.method.as_deref() != Some(TokenGet::NAME) {
         let _: serde_json::Value = serde_json::from_str(params).ok()?;
         return Some(response_line(&id, Ok(&Empty {})));
     }

@@ -409,10 +409,7 @@ impl Broker {
         if let Some(t) = self.fresh(key, want) {
             return Ok(t);
         }
-        let Slot {
-            gate,
-            news: published,
-        } = self.slot(&key.account);
+        let Slot { gate, news } = self.slot(&key.account);
         // One place in the gate's queue for the whole wait: news that does not serve this
         // key must not send the caller to the back.
         let turn = gate.lock();
@@ -423,10 +420,10 @@ impl Broker {
             // alone they would leave one at a time, each handing it to the next, and under
             // load every hand-over waits a full turn of a busy scheduler (the last of a few
             // hundred callers waited seconds after the token was there).
-            let news = published.notified();
-            tokio::pin!(news);
+            let notified = news.notified();
+            tokio::pin!(notified);
             // Registered before the look at the cache, so news in between is not missed.
-            news.as_mut().enable();
+            notified.as_mut().enable();
             if let Some(t) = self.fresh(key, want) {
                 return Ok(t);
             }
@@ -446,7 +443,7 @@ impl Broker {
                     // caller waiting for it.
                     return Box::pin(self.obtain(key, &mut g, backend)).await;
                 }
-                () = &mut news => {}
+                () = &mut notified => {}
             }
         }
     }

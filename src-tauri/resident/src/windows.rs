@@ -95,14 +95,8 @@ impl Windows {
     /// Shows request `id` to the person, unless it has been shown already. An app started
     /// for it also gets a sign-in no app has shown (it shows the waiting requests as well).
     pub fn prompt_for(&mut self, id: u64) {
-        if !self.shown.insert(id) {
-            return;
-        }
-        match self.signins.first_unshown() {
-            Some(ev) => self.hand_over(&ev),
-            None => {
-                self.prompt(None);
-            }
+        if self.shown.insert(id) && !self.prompt_unshown_sign_in() {
+            self.prompt(None);
         }
     }
 
@@ -119,18 +113,13 @@ impl Windows {
 
     /// Shows a sign-in that has started.
     pub fn sign_in(&mut self, started: &Event) {
-        let Ok(line) = serde_json::to_string(started) else {
-            return;
-        };
-        match self.prompt(Some(&line)) {
-            Prompt::Started => self.signins.started(started, true),
-            Prompt::OursRuns => {
-                tracing::info!("a sign-in started while the window app runs: that app shows it");
-                self.signins.started(started, false);
-            }
-            // An app the person opened shows it; this program cannot hear whether it did.
-            Prompt::OtherRuns | Prompt::Failed => self.signins.started(started, true),
+        // Only the app this program started says what it showed; an app the person opened
+        // shows it too, but this program cannot hear whether it did.
+        let ours_shows = self.prompt(Some(started)) == Prompt::OursRuns;
+        if ours_shows {
+            tracing::info!("a sign-in started while the window app runs: that app shows it");
         }
+        self.signins.started(started, !ours_shows);
     }
 
     /// A sign-in ended: nothing more to show for it.
@@ -138,23 +127,17 @@ impl Windows {
         self.signins.finished(account);
     }
 
-    /// After the app this program started has ended: a sign-in that started while it ran
-    /// and that it never showed gets an app of its own.
-    pub fn prompt_unshown_sign_in(&mut self) {
-        if let Some(ev) = self.signins.first_unshown() {
-            self.hand_over(&ev);
-        }
-    }
-
-    /// Starts a window app for a sign-in no app has shown, if none of ours runs.
-    fn hand_over(&mut self, ev: &Event) {
-        let Ok(line) = serde_json::to_string(ev) else {
-            return;
+    /// A sign-in that started while the app this program started ran, and that it never
+    /// showed, gets an app of its own (if none of ours runs). False when there is none.
+    pub fn prompt_unshown_sign_in(&mut self) -> bool {
+        let Some(ev) = self.signins.first_unshown() else {
+            return false;
         };
-        if self.prompt(Some(&line)) == Prompt::Started {
+        if self.prompt(Some(&ev)) == Prompt::Started {
             tracing::info!("handed a sign-in no window app showed to a new one");
-            self.signins.shown(ev);
+            self.signins.shown(&ev);
         }
+        true
     }
 
     /// Whether the app it started still runs; one that has ended waits in `ended` until
@@ -178,8 +161,8 @@ impl Windows {
     }
 
     /// Makes sure a window app shows what waits: a running one does by itself; otherwise one
-    /// starts with `--prompt` (and with `--signin`, the sign-in line on its standard input).
-    fn prompt(&mut self, signin: Option<&str>) -> Prompt {
+    /// starts with `--prompt` (and with `--signin`, the sign-in on its standard input).
+    fn prompt(&mut self, signin: Option<&Event>) -> Prompt {
         if self.ours_running() {
             return Prompt::OursRuns;
         }
@@ -203,7 +186,8 @@ impl Windows {
         let mut cmd = self.window_app();
         // It reports on its standard output each sign-in it shows.
         cmd.arg("--prompt").stdout(Stdio::piped());
-        if signin.is_some() {
+        let line = signin.and_then(|ev| serde_json::to_string(ev).ok());
+        if line.is_some() {
             cmd.arg("--signin").stdin(Stdio::piped());
         } else {
             cmd.stdin(Stdio::null());
@@ -211,10 +195,9 @@ impl Windows {
         match cmd.spawn() {
             Ok(mut child) => {
                 tracing::info!(pid = child.id(), "opened the window app for a request");
-                if let (Some(line), Some(mut stdin)) = (signin, child.stdin.take()) {
-                    let line = format!("{line}\n");
+                if let (Some(line), Some(mut stdin)) = (line, child.stdin.take()) {
                     tokio::spawn(async move {
-                        let _ = stdin.write_all(line.as_bytes()).await;
+                        let _ = stdin.write_all(format!("{line}\n").as_bytes()).await;
                     });
                 }
                 let reader = child
