@@ -5,16 +5,18 @@ use crate::client_error::ClientError;
 use crate::codec::ClientCodec;
 use crate::events::Event;
 use crate::methods::{Hello, HelloResult, Method};
+use crate::read_buf::ReadBuf;
 use interprocess::local_socket::{
     GenericFilePath, ToFsName, tokio::Stream, traits::tokio::Stream as _,
 };
 use std::io;
 use std::path::Path;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 
 /// An async connection to the daemon that has completed `hello`.
 pub struct AsyncClient {
-    reader: BufReader<Stream>,
+    stream: Stream,
+    buf: ReadBuf,
     codec: ClientCodec,
     hello: Option<HelloResult>,
 }
@@ -57,7 +59,8 @@ impl AsyncClient {
             return Err(ClientError::Unsafe(why));
         }
         let mut this = Self {
-            reader: BufReader::new(stream),
+            stream,
+            buf: ReadBuf::new(crate::client::READ_BUFFER),
             codec: ClientCodec::default(),
             hello: None,
         };
@@ -73,7 +76,7 @@ impl AsyncClient {
     /// Calls `M` and waits for its result.
     pub async fn call<M: Method>(&mut self, params: &M::Params) -> Result<M::Result, ClientError> {
         let (id, line) = self.codec.request::<M>(params)?;
-        self.reader.get_mut().write_all(line.as_slice()).await?;
+        self.stream.write_all(line.as_slice()).await?;
         drop(line);
         loop {
             self.read_line().await?;
@@ -97,9 +100,9 @@ impl AsyncClient {
     /// Reads until the codec holds one whole line.
     async fn read_line(&mut self) -> Result<(), ClientError> {
         loop {
-            let available = self.reader.fill_buf().await?;
+            let available = self.buf.fill_async(&mut self.stream).await?;
             let (n, done) = self.codec.feed(available)?;
-            self.reader.consume(n);
+            self.buf.consume(n);
             if done {
                 return Ok(());
             }

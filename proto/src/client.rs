@@ -5,9 +5,10 @@ use crate::PROTOCOL_VERSION;
 use crate::codec::ClientCodec;
 use crate::events::Event;
 use crate::methods::{Hello, HelloParams, HelloResult, Method};
+use crate::read_buf::ReadBuf;
 use interprocess::local_socket::{GenericFilePath, Stream, ToFsName, traits::Stream as _};
 use serde::de::DeserializeOwned;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 pub use crate::client_error::ClientError;
@@ -27,9 +28,13 @@ pub fn hello_params(client: &str) -> HelloParams {
     }
 }
 
+/// What a client reads at a time (std's `BufReader` default).
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
+
 /// A connection to the daemon that has completed `hello`.
 pub struct Client {
-    reader: BufReader<Stream>,
+    stream: Stream,
+    buf: ReadBuf,
     codec: ClientCodec,
     hello: HelloResult,
 }
@@ -117,7 +122,8 @@ impl Client {
 
     fn new(stream: Stream) -> Self {
         Self {
-            reader: BufReader::new(stream),
+            stream,
+            buf: ReadBuf::new(READ_BUFFER),
             codec: ClientCodec::default(),
             hello: HelloResult {
                 version: 0,
@@ -160,7 +166,7 @@ impl Client {
     /// Writes a request; if the daemon already hung up, its last words (e.g. "forbidden")
     /// are the better error than the broken pipe.
     fn write(&mut self, buf: &[u8]) -> Result<(), ClientError> {
-        match self.reader.get_mut().write_all(buf) {
+        match self.stream.write_all(buf) {
             Ok(()) => Ok(()),
             Err(e) => match self.read_line().and_then(|_| self.codec.unasked()) {
                 Err(rpc @ ClientError::Rpc(_)) => Err(rpc),
@@ -181,9 +187,9 @@ impl Client {
     /// Reads until the codec holds one whole line.
     fn read_line(&mut self) -> Result<(), ClientError> {
         loop {
-            let available = self.reader.fill_buf()?;
+            let available = self.buf.fill(&mut self.stream)?;
             let (n, done) = self.codec.feed(available)?;
-            self.reader.consume(n);
+            self.buf.consume(n);
             if done {
                 return Ok(());
             }

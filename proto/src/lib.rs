@@ -13,6 +13,7 @@ pub mod events;
 pub mod methods;
 pub mod ownership;
 pub mod paths;
+pub mod read_buf;
 pub mod sensitive;
 pub mod wire;
 

@@ -5,12 +5,13 @@ use super::peer;
 use crate::agent::Agent;
 use interprocess::local_socket::tokio::Stream;
 use keyfob_proto::codec::{Framer, LineBuf, line_of, response_line};
+use keyfob_proto::read_buf::ReadBuf;
 use keyfob_proto::wire::{EVENT_METHOD, IncomingRequest, JSONRPC, Notification};
 use keyfob_proto::{ErrorKind, Event, MAX_LINE_BYTES, RpcError};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -30,54 +31,38 @@ enum Frame {
     Eof,
 }
 
-/// The read side of a connection, buffered in memory that is wiped when the connection
-/// ends: request lines carry secrets (a value being stored, a vault passphrase), and a
-/// freed buffer would leave them in the daemon's heap.
-struct WipedReader<R> {
+/// The read side of a connection: request lines carry secrets (a value being stored, a vault
+/// passphrase), so its buffer is wiped as lines are taken and when the connection ends.
+struct Reader<R> {
     inner: R,
-    buf: zeroize::Zeroizing<Vec<u8>>,
-    /// Bytes `start..end` of `buf` are read and not yet taken.
-    start: usize,
-    end: usize,
+    buf: ReadBuf,
 }
 
-impl<R: AsyncRead + Unpin> WipedReader<R> {
+impl<R: AsyncRead + Unpin> Reader<R> {
     fn new(inner: R, capacity: usize) -> Self {
         Self {
             inner,
-            buf: zeroize::Zeroizing::new(vec![0; capacity]),
-            start: 0,
-            end: 0,
+            buf: ReadBuf::new(capacity),
         }
-    }
-
-    /// The bytes read and not taken, reading more when there are none; empty at the end of
-    /// the stream. Cancel-safe: a read cancelled before it completes took nothing.
-    async fn fill(&mut self) -> std::io::Result<&[u8]> {
-        if self.start == self.end {
-            let n = self.inner.read(&mut self.buf[..]).await?;
-            (self.start, self.end) = (0, n);
-        }
-        Ok(&self.buf[self.start..self.end])
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
     }
 }
 
 /// Reads what is available into `framer`. Cancel-safe: bytes taken from the reader are
 /// already in the framer when another `select!` branch wins.
 async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut WipedReader<R>,
+    r: &mut Reader<R>,
     framer: &mut Framer,
 ) -> Result<Frame, ErrorKind> {
-    let available = r.fill().await.map_err(|_| ErrorKind::Internal)?;
+    let available = r
+        .buf
+        .fill_async(&mut r.inner)
+        .await
+        .map_err(|_| ErrorKind::Internal)?;
     if available.is_empty() {
         return Ok(Frame::Eof);
     }
     let (n, done) = framer.take(available).map_err(|_| ErrorKind::LineTooLong)?;
-    r.consume(n);
+    r.buf.consume(n);
     Ok(if done { Frame::Line } else { Frame::Partial })
 }
 
@@ -128,7 +113,7 @@ pub async fn serve(agent: Arc<Agent>, stream: Stream) {
     let mut out = Writer(wr);
     // Requests are short lines; an idle connection holds this buffer, so it is small (a
     // longer line only takes more reads).
-    let mut reader = WipedReader::new(rd, READ_BUFFER);
+    let mut reader = Reader::new(rd, READ_BUFFER);
     let mut framer = Framer::default();
     let mut session = Session::new(peer);
     let mut events: Option<broadcast::Receiver<Event>> = None;
@@ -329,7 +314,7 @@ mod tests {
             .unwrap();
         drop(client);
         // A buffer smaller than the lines: they arrive in pieces, and two share a read.
-        let mut reader = WipedReader::new(daemon_side, 8);
+        let mut reader = Reader::new(daemon_side, 8);
         let mut framer = Framer::default();
         let mut lines = Vec::new();
         loop {
