@@ -34,6 +34,11 @@ enum Cmd {
         /// audit or wiping: what speaking JSON-RPC alone costs (the "JSON floor").
         #[arg(long)]
         json: bool,
+        /// No tokio: a plain blocking loop that serves one connection at a time (a floor for
+        /// one-shot clients such as bench/floor-client.c only), to see what the event loop
+        /// itself adds.
+        #[arg(long)]
+        blocking: bool,
     },
     /// One client, one request at a time: round-trip median and p99.
     Rtt {
@@ -81,6 +86,15 @@ enum Cmd {
         #[arg(long)]
         pause_ms: Option<u64>,
     },
+    /// Stores a secret in the keychain N times, each after PAUSE_MS, the way keyfobd stores a
+    /// rotated refresh token (one store: one D-Bus connection and encrypted session, an item
+    /// that already exists replaced): what the keychain alone takes for that store here.
+    KeychainStore {
+        #[arg(long, default_value_t = 8)]
+        n: usize,
+        #[arg(long, default_value_t = 3000)]
+        pause_ms: u64,
+    },
     /// Holds N connections open (each past `hello`) until stdin closes.
     Idle {
         socket: PathBuf,
@@ -98,6 +112,18 @@ enum Cmd {
 
 fn main() -> Result<(), String> {
     let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Echo {
+            socket,
+            json,
+            blocking: true,
+        } => return blocking_echo(&socket, json),
+        Cmd::KeychainStore { n, pause_ms } => {
+            println!("{}", keychain_store(n, Duration::from_millis(pause_ms))?);
+            return Ok(());
+        }
+        _ => {}
+    }
     raise_fd_limit();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -105,7 +131,7 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let out = rt.block_on(async {
         match cli.cmd {
-            Cmd::Echo { socket, json } => echo(socket, json).await,
+            Cmd::Echo { socket, json, .. } => echo(socket, json).await,
             Cmd::Rtt { socket, account, n } => rtt(&socket, &account, n).await,
             Cmd::Rps {
                 socket,
@@ -127,6 +153,7 @@ fn main() -> Result<(), String> {
                 pause_ms,
             } => provider_refresh(&token_url, &client_id, &client_secret, n, pause_ms).await,
             Cmd::Idle { socket, n } => idle(&socket, n).await,
+            Cmd::KeychainStore { .. } => unreachable!("run before the runtime starts"),
             Cmd::Requests {
                 socket,
                 n,
@@ -198,6 +225,72 @@ async fn echo(socket: PathBuf, json: bool) -> Result<serde_json::Value, String> 
             }
         });
     }
+}
+
+/// The echo (or JSON) floor without tokio: accept, then read and answer line by line with
+/// blocking calls, one reply per write as keyfobd writes them, until the client leaves.
+fn blocking_echo(socket: &Path, json: bool) -> Result<(), String> {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::os::unix::net::UnixListener::bind(socket)
+        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    println!("ready");
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let Ok(mut w) = stream.try_clone() else {
+            continue;
+        };
+        let mut r = std::io::BufReader::new(stream);
+        let mut line = Vec::new();
+        while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            let sent = if json {
+                match json_reply(&line) {
+                    Some(reply) => w.write_all(reply.as_slice()),
+                    None => break,
+                }
+            } else {
+                w.write_all(&line)
+            };
+            if sent.is_err() {
+                break;
+            }
+            line.clear();
+        }
+    }
+    Ok(())
+}
+
+/// Times `n` keychain stores, each after `pause`, through one store as keyfobd's vault does.
+fn keychain_store(n: usize, pause: Duration) -> Result<serde_json::Value, String> {
+    use keyring_core::api::CredentialStoreApi as _;
+    let store =
+        zbus_secret_service_keyring_store::Store::new().map_err(|e| format!("no keychain: {e}"))?;
+    let entry = |value: &[u8]| {
+        store
+            .build("keyfob-bench", "store-floor", None)
+            .and_then(|e| e.set_secret(value))
+            .map_err(|e| format!("the keychain store failed: {e}"))
+    };
+    // The item exists before the first timed store, as a signed-in account's does.
+    entry(b"first")?;
+    let mut t = Vec::with_capacity(n);
+    for i in 0..n {
+        std::thread::sleep(pause);
+        let value = format!("rotated-{i:032}");
+        let start = Instant::now();
+        entry(value.as_bytes())?;
+        t.push(start.elapsed());
+    }
+    if let Ok(e) = store.build("keyfob-bench", "store-floor", None) {
+        let _ = e.delete_credential();
+    }
+    t.sort();
+    let (Some(min), Some(max)) = (t.first(), t.last()) else {
+        return Err("--n must be at least 1".into());
+    };
+    Ok(
+        json!({"median_ms": percentile(&t, 0.5) / 1e3, "min_ms": min.as_secs_f64() * 1e3,
+        "max_ms": max.as_secs_f64() * 1e3, "n": n, "pause_ms": pause.as_millis() as u64}),
+    )
 }
 
 /// The JSON floor's answer to one request line, decoded as keyfobd decodes it: a `token.get`
