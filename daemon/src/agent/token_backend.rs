@@ -182,6 +182,10 @@ impl Backend for Agent {
         }
     }
 
+    fn ready_to_store(&self, account: &str) {
+        self.vault.warm(&vault_key(REFRESH, account));
+    }
+
     async fn rotate(&self, account: &str, refresh_token: &SecretString) -> Result<(), AgentError> {
         // Only the refresh token: a grant that refreshes holds no lasting token to replace
         // (a sign-in's `store` deleted it), and each keychain call is a D-Bus round trip

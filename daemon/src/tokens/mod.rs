@@ -167,6 +167,11 @@ pub trait Backend: Sync {
         with: Credential<'_>,
     ) -> impl Future<Output = Result<Issued, Refusal<Self::Error>>> + Send;
 
+    /// A refresh token is about to be presented at the provider, and a rotated one may have
+    /// to be stored the moment the provider answers: let the store get ready meanwhile.
+    /// Returns at once; nothing waits for it, and a failure shows only in the store.
+    fn ready_to_store(&self, _account: &str) {}
+
     /// Stores a new grant's refresh token durably (a sign-in: it replaces a lasting token).
     fn store(
         &self,
@@ -485,6 +490,12 @@ impl Broker {
             (None, Grant::Exchange) => Credential::Exchange,
             (None, _) => Credential::ClientCredentials,
         };
+        if matches!(with, Credential::Refresh(_)) {
+            // A rotated token must be stored before anyone is served, and a keychain daemon
+            // idle for seconds answers its first call several times more slowly (bench/README.md):
+            // it is woken while the provider answers, not after.
+            backend.ready_to_store(account);
+        }
         let asked = std::time::Instant::now();
         match backend.request(key, with).await {
             Ok(mut issued) => {

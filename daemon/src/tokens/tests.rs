@@ -55,6 +55,8 @@ struct Fake {
     next: Mutex<Option<Refusal<Err>>>,
     open: watch::Sender<bool>,
     entered: Notify,
+    /// What was asked of the backend, in order: "ready" (ready_to_store) and "request".
+    order: Mutex<Vec<&'static str>>,
 }
 
 impl Fake {
@@ -70,6 +72,7 @@ impl Fake {
             next: Mutex::default(),
             open: watch::Sender::new(true),
             entered: Notify::new(),
+            order: Mutex::default(),
         }
     }
 
@@ -97,6 +100,7 @@ impl Backend for Fake {
         let Credential::Refresh(rt) = with else {
             return Err(Refusal::Failed(Err::Provider));
         };
+        lock(&self.order).push("request");
         lock(&self.asked).push(key.clone());
         lock(&self.used).push(rt.expose_secret().to_owned());
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -115,6 +119,10 @@ impl Backend for Fake {
             refresh_token: Some(SecretString::from(format!("r{n}"))),
             fields: Default::default(),
         })
+    }
+
+    fn ready_to_store(&self, _: &str) {
+        lock(&self.order).push("ready");
     }
 
     async fn store(&self, _: &str, rt: &SecretString) -> Result<(), Err> {
@@ -187,6 +195,21 @@ async fn a_rotated_refresh_token_is_stored_before_the_caller_gets_the_access_tok
         .unwrap();
     assert_eq!(access(&t), "a1");
     assert_eq!(fake.stored().as_deref(), Some("r1"));
+}
+
+#[tokio::test]
+async fn the_store_is_made_ready_while_the_provider_answers_a_refresh_not_after() {
+    let (clock, broker, fake) = setup(3600);
+    let key = CacheKey::account("w");
+    broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    assert_eq!(*lock(&fake.order), ["ready", "request"]);
+    // A grant without a refresh token presents none: nothing to get ready for.
+    *lock(&fake.stored) = None;
+    *lock(&fake.lasting) = Some("lasting".into());
+    broker.forget("w");
+    clock.advance(Duration::from_secs(7200));
+    broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    assert_eq!(*lock(&fake.order), ["ready", "request"]);
 }
 
 #[tokio::test]

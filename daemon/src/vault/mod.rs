@@ -56,6 +56,9 @@ pub trait Vault: Send {
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), VaultError>;
     /// Deletes a secret; `Ok(false)` when there was none.
     fn delete(&mut self, key: &str) -> Result<bool, VaultError>;
+    /// `key` is about to be written: a store whose daemon answers slowly after idling (the
+    /// Secret Service) is woken now. Errors are left to the write; does nothing by default.
+    fn warm(&mut self, _key: &str) {}
     /// Drops every decrypted secret and all key material from memory. Stores that hold
     /// none (the keychain, which keeps its own lock) need do nothing.
     fn lock(&mut self) {}
@@ -178,6 +181,16 @@ impl VaultHandle {
         Ok(value)
     }
 
+    /// [`Vault::warm`] on the vault's thread, without waiting: a write queued after it runs
+    /// once it is done.
+    pub fn warm(&self, key: &str) {
+        if self.is_locked() {
+            return;
+        }
+        let k = key.to_owned();
+        let _ = self.tx.send(Box::new(move |v| v.warm(&k)));
+    }
+
     /// Stores a secret durably, then caches it.
     pub async fn set(&self, key: &str, value: SecretBytes) -> Result<(), VaultError> {
         if self.is_locked() {
@@ -248,5 +261,44 @@ mod tests {
         assert!(h.delete("a").await.unwrap());
         assert!(h.get("a").await.unwrap().is_none());
         assert!(!h.delete("a").await.unwrap());
+    }
+
+    /// A memory vault that records the order of `warm` and `set`.
+    #[derive(Default)]
+    struct Recording(memory::MemoryVault, Arc<Mutex<Vec<String>>>);
+
+    impl Vault for Recording {
+        fn kind(&self) -> VaultKind {
+            self.0.kind()
+        }
+        fn get(&mut self, key: &str) -> Result<Option<SecretBytes>, VaultError> {
+            self.0.get(key)
+        }
+        fn set(&mut self, key: &str, value: &[u8]) -> Result<(), VaultError> {
+            self.1.lock().unwrap().push(format!("set {key}"));
+            self.0.set(key, value)
+        }
+        fn delete(&mut self, key: &str) -> Result<bool, VaultError> {
+            self.0.delete(key)
+        }
+        fn warm(&mut self, key: &str) {
+            self.1.lock().unwrap().push(format!("warm {key}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_warmed_store_is_woken_before_the_write_and_not_while_locked() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let v = Recording(memory::MemoryVault::default(), Arc::clone(&log));
+        let h = VaultHandle::spawn(Box::new(v)).unwrap();
+        h.warm("refresh:w");
+        h.set("refresh:w", Zeroizing::new(b"r1".to_vec()))
+            .await
+            .unwrap();
+        assert_eq!(*log.lock().unwrap(), ["warm refresh:w", "set refresh:w"]);
+        h.lock().await;
+        h.warm("refresh:w");
+        h.unlock(None).await.unwrap();
+        assert_eq!(log.lock().unwrap().len(), 2, "a locked vault was woken");
     }
 }
