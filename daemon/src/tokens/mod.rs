@@ -225,6 +225,9 @@ pub const REFUSED_EVERY: Duration = Duration::from_secs(10);
 struct Gate {
     /// A rotated refresh token received but not stored yet: the only valid one.
     pending: Option<SecretString>,
+    /// The account's last refresh rotated its refresh token (providers that rotate do so
+    /// every time), so the next one will have a store to make.
+    rotates: bool,
 }
 
 /// An account's gate, and the news that a token of the account was cached: callers waiting
@@ -490,10 +493,12 @@ impl Broker {
             (None, Grant::Exchange) => Credential::Exchange,
             (None, _) => Credential::ClientCredentials,
         };
-        if matches!(with, Credential::Refresh(_)) {
+        if matches!(with, Credential::Refresh(_)) && g.rotates {
             // A rotated token must be stored before anyone is served, and a keychain daemon
             // idle for seconds answers its first call several times more slowly (bench/README.md):
-            // it is woken while the provider answers, not after.
+            // it is woken while the provider answers, not after. Only for accounts whose
+            // refreshes rotate: waking a locked keychain may ask the person to unlock it, which
+            // a refresh that stores nothing must not.
             backend.ready_to_store(account);
         }
         let asked = std::time::Instant::now();
@@ -504,10 +509,14 @@ impl Broker {
                 let answered = std::time::Instant::now();
                 let us = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
                 let mut stored = None;
+                if presented.is_some() {
+                    g.rotates = false;
+                }
                 if let Some(new) = issued.refresh_token.take() {
                     let rotated = presented
                         .as_ref()
                         .is_some_and(|old| old.expose_secret() != new.expose_secret());
+                    g.rotates = rotated;
                     if rotated {
                         self.store(account, g, new, backend)
                             .await

@@ -57,6 +57,8 @@ struct Fake {
     entered: Notify,
     /// What was asked of the backend, in order: "ready" (ready_to_store) and "request".
     order: Mutex<Vec<&'static str>>,
+    /// Answer refreshes with the refresh token presented (a provider that does not rotate).
+    next_same: Mutex<bool>,
 }
 
 impl Fake {
@@ -73,6 +75,7 @@ impl Fake {
             open: watch::Sender::new(true),
             entered: Notify::new(),
             order: Mutex::default(),
+            next_same: Mutex::default(),
         }
     }
 
@@ -116,7 +119,11 @@ impl Backend for Fake {
             scopes: vec![],
             id_token: None,
             claims: None,
-            refresh_token: Some(SecretString::from(format!("r{n}"))),
+            refresh_token: Some(SecretString::from(if *lock(&self.next_same) {
+                rt.expose_secret().to_owned()
+            } else {
+                format!("r{n}")
+            })),
             fields: Default::default(),
         })
     }
@@ -198,18 +205,26 @@ async fn a_rotated_refresh_token_is_stored_before_the_caller_gets_the_access_tok
 }
 
 #[tokio::test]
-async fn the_store_is_made_ready_while_the_provider_answers_a_refresh_not_after() {
+async fn the_store_is_made_ready_while_the_provider_answers_a_refresh_that_will_rotate() {
     let (clock, broker, fake) = setup(3600);
     let key = CacheKey::account("w");
+    // Whether the provider rotates is learnt from the first refresh.
     broker.token(&key, MIN_TTL, &fake).await.unwrap();
-    assert_eq!(*lock(&fake.order), ["ready", "request"]);
-    // A grant without a refresh token presents none: nothing to get ready for.
-    *lock(&fake.stored) = None;
-    *lock(&fake.lasting) = Some("lasting".into());
-    broker.forget("w");
-    clock.advance(Duration::from_secs(7200));
+    assert_eq!(*lock(&fake.order), ["request"]);
+    clock.advance(Duration::from_secs(3600));
     broker.token(&key, MIN_TTL, &fake).await.unwrap();
-    assert_eq!(*lock(&fake.order), ["ready", "request"]);
+    assert_eq!(*lock(&fake.order), ["request", "ready", "request"]);
+    // A refresh that did not rotate: the next one has nothing to store, and a locked
+    // keychain must not be asked to open for it.
+    *lock(&fake.next_same) = true;
+    clock.advance(Duration::from_secs(3600));
+    broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    assert_eq!(
+        *lock(&fake.order),
+        ["request", "ready", "request", "ready", "request", "request"]
+    );
 }
 
 #[tokio::test]
