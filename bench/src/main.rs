@@ -210,20 +210,39 @@ async fn echo(socket: PathBuf, json: bool) -> Result<serde_json::Value, String> 
             let mut r = BufReader::new(r);
             let mut line = Vec::new();
             while r.read_until(b'\n', &mut line).await.unwrap_or(0) > 0 {
-                let sent = if json {
-                    match json_reply(&line) {
-                        Some(reply) => w.write_all(reply.as_slice()).await,
-                        None => break,
-                    }
-                } else {
-                    w.write_all(&line).await
-                };
-                if sent.is_err() {
+                let Some(a) = answer(&line, json) else { break };
+                if w.write_all(a.bytes()).await.is_err() {
                     break;
                 }
                 line.clear();
             }
         });
+    }
+}
+
+/// A floor server's answer to one line: the line itself (the echo), or a token reply (the
+/// JSON floor).
+enum Answer<'a> {
+    Echo(&'a [u8]),
+    Json(keyfob_proto::codec::LineBuf),
+}
+
+impl Answer<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Answer::Echo(line) => line,
+            Answer::Json(reply) => reply.as_slice(),
+        }
+    }
+}
+
+/// What the echo (`json` false) or the JSON floor answers to `line`; `None` ends the
+/// connection (a line that is not a request, for the JSON floor).
+fn answer(line: &[u8], json: bool) -> Option<Answer<'_>> {
+    if json {
+        json_reply(line).map(Answer::Json)
+    } else {
+        Some(Answer::Echo(line))
     }
 }
 
@@ -242,15 +261,8 @@ fn blocking_echo(socket: &Path, json: bool) -> Result<(), String> {
         let mut r = std::io::BufReader::new(stream);
         let mut line = Vec::new();
         while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-            let sent = if json {
-                match json_reply(&line) {
-                    Some(reply) => w.write_all(reply.as_slice()),
-                    None => break,
-                }
-            } else {
-                w.write_all(&line)
-            };
-            if sent.is_err() {
+            let Some(a) = answer(&line, json) else { break };
+            if w.write_all(a.bytes()).is_err() {
                 break;
             }
             line.clear();

@@ -508,21 +508,18 @@ impl Broker {
                 // happens in between.
                 let answered = std::time::Instant::now();
                 let us = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-                let mut stored = None;
-                if presented.is_some() {
-                    g.rotates = false;
-                }
-                if let Some(new) = issued.refresh_token.take() {
-                    let rotated = presented
+                let rotated = issued.refresh_token.take().filter(|new| {
+                    presented
                         .as_ref()
-                        .is_some_and(|old| old.expose_secret() != new.expose_secret());
-                    g.rotates = rotated;
-                    if rotated {
-                        self.store(account, g, new, backend)
-                            .await
-                            .map_err(B::Error::from)?;
-                        stored = Some(std::time::Instant::now());
-                    }
+                        .is_some_and(|old| old.expose_secret() != new.expose_secret())
+                });
+                g.rotates = rotated.is_some();
+                let mut stored = None;
+                if let Some(new) = rotated {
+                    self.store(account, g, new, backend)
+                        .await
+                        .map_err(B::Error::from)?;
+                    stored = Some(std::time::Instant::now());
                 }
                 backend.settled(account, &mut issued).await;
                 if let Some(stored) = stored {
