@@ -61,7 +61,7 @@ enum Cmd {
         account: Option<String>,
     },
     /// N callers, connected and waiting, ask for ACCOUNT's token the moment it has expired:
-    /// the time until the last one is served, per round.
+    /// per round, the time from letting them go until the first and the last is served.
     Callers {
         socket: PathBuf,
         #[arg(long)]
@@ -95,6 +95,16 @@ enum Cmd {
         #[arg(long, default_value_t = 3000)]
         pause_ms: u64,
     },
+    /// What touching memory costs after a quiet while: MB of memory, each page touched once
+    /// back to back and once after PAUSE_MS untouched, N times; the cost per page.
+    Pages {
+        #[arg(long, default_value_t = 8)]
+        mb: usize,
+        #[arg(long, default_value_t = 3000)]
+        pause_ms: u64,
+        #[arg(long, default_value_t = 4)]
+        n: usize,
+    },
     /// Holds N connections open (each past `hello`) until stdin closes.
     Idle {
         socket: PathBuf,
@@ -120,6 +130,10 @@ fn main() -> Result<(), String> {
         } => return blocking_echo(&socket, json),
         Cmd::KeychainStore { n, pause_ms } => {
             println!("{}", keychain_store(n, Duration::from_millis(pause_ms))?);
+            return Ok(());
+        }
+        Cmd::Pages { mb, pause_ms, n } => {
+            println!("{}", pages(mb, Duration::from_millis(pause_ms), n));
             return Ok(());
         }
         _ => {}
@@ -153,7 +167,9 @@ fn main() -> Result<(), String> {
                 pause_ms,
             } => provider_refresh(&token_url, &client_id, &client_secret, n, pause_ms).await,
             Cmd::Idle { socket, n } => idle(&socket, n).await,
-            Cmd::KeychainStore { .. } => unreachable!("run before the runtime starts"),
+            Cmd::KeychainStore { .. } | Cmd::Pages { .. } => {
+                unreachable!("run before the runtime starts")
+            }
             Cmd::Requests {
                 socket,
                 n,
@@ -272,6 +288,32 @@ fn blocking_echo(socket: &Path, json: bool) -> Result<(), String> {
 }
 
 /// Times `n` keychain stores, each after `pause`, through one store as keyfobd's vault does.
+fn pages(mb: usize, pause: Duration, n: usize) -> serde_json::Value {
+    const PAGE: usize = 4096;
+    let mut mem = vec![1u8; mb << 20];
+    // One byte read per page; black_box makes the memory opaque to the optimiser, so every
+    // round reads it again rather than reusing what an earlier round read.
+    let touch = |mem: &mut [u8]| {
+        let mem = std::hint::black_box(mem);
+        let start = Instant::now();
+        let mut sum = 0u64;
+        for i in (0..mem.len()).step_by(PAGE) {
+            sum += u64::from(mem[i]);
+        }
+        std::hint::black_box(sum);
+        start.elapsed().as_secs_f64() * 1e6 / (mem.len() / PAGE) as f64
+    };
+    touch(&mut mem);
+    let (mut busy, mut quiet) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        busy.push(touch(&mut mem));
+        std::thread::sleep(pause);
+        quiet.push(touch(&mut mem));
+    }
+    json!({"pages": (mb << 20) / PAGE, "pause_ms": pause.as_millis() as u64,
+           "back_to_back_us_per_page": busy, "after_pause_us_per_page": quiet})
+}
+
 fn keychain_store(n: usize, pause: Duration) -> Result<serde_json::Value, String> {
     use keyring_core::api::CredentialStoreApi as _;
     let store =
@@ -481,14 +523,40 @@ async fn callers(
     n: usize,
     rounds: usize,
 ) -> Result<serde_json::Value, String> {
-    let mut clients = Vec::with_capacity(n);
-    for _ in 0..n {
-        clients.push(connect(socket).await?);
-    }
+    let mut probe = connect(socket).await?;
     let p = token_params(account);
+    // The callers are tasks parked on a signal before each round, each with its connection,
+    // the way waiting callers are: the clock starts when they are let go, not before 500 tasks
+    // are made (on this machine that alone took ~20 ms after a pause, before any request).
+    let (go, _) = tokio::sync::watch::channel(None::<Instant>);
+    let (done, mut served) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let mut c = connect(socket).await?;
+        let mut go = go.subscribe();
+        let done = done.clone();
+        let p = p.clone();
+        tasks.spawn(async move {
+            while go.changed().await.is_ok() {
+                let Some(start) = *go.borrow_and_update() else {
+                    continue;
+                };
+                let asked = start.elapsed();
+                let r = c.call::<TokenGet>(&p).await.map_err(|e| e.to_string());
+                let r = r.map(|t| t.access_token.expose().to_owned());
+                if done.send((r, start.elapsed(), asked)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(done);
     let mut took = Vec::new();
+    let mut firsts = Vec::new();
+    // When the last caller's task got to send its request: the callers' own share.
+    let mut asks = Vec::new();
     for _ in 0..rounds {
-        let current = clients[0]
+        let current = probe
             .call::<TokenGet>(&p)
             .await
             .map_err(|e| e.to_string())?;
@@ -499,23 +567,20 @@ async fn callers(
         // either way: a second more is past it in both cases).
         let wait = (exp as f64 + 1.05 - unix_now()).max(0.0);
         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-        let start = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for mut c in clients.drain(..) {
-            let p = p.clone();
-            tasks.spawn(async move {
-                let r = c.call::<TokenGet>(&p).await.map_err(|e| e.to_string());
-                (c, r, start.elapsed())
-            });
-        }
+        go.send_replace(Some(Instant::now()));
+        let mut first = Duration::MAX;
         let mut last = Duration::ZERO;
+        let mut last_asked = Duration::ZERO;
         let mut tokens = std::collections::HashSet::new();
-        while let Some(j) = tasks.join_next().await {
-            let (c, r, t) = j.map_err(|e| e.to_string())?;
-            let r = r?;
-            tokens.insert(r.access_token.expose().to_owned());
+        for _ in 0..n {
+            let (r, t, a) = served
+                .recv()
+                .await
+                .ok_or("a caller's task ended before it was served")?;
+            tokens.insert(r?);
+            first = first.min(t);
             last = last.max(t);
-            clients.push(c);
+            last_asked = last_asked.max(a);
         }
         if tokens.len() != 1 || tokens.contains(current.access_token.expose()) {
             return Err(format!(
@@ -524,8 +589,12 @@ async fn callers(
             ));
         }
         took.push(last.as_secs_f64() * 1e3);
+        firsts.push(first.as_secs_f64() * 1e3);
+        asks.push(last_asked.as_secs_f64() * 1e3);
     }
-    Ok(json!({"n": n, "all_served_ms": took}))
+    drop(go);
+    while tasks.join_next().await.is_some() {}
+    Ok(json!({"n": n, "all_served_ms": took, "first_served_ms": firsts, "last_asked_ms": asks}))
 }
 
 async fn provider_refresh(

@@ -219,7 +219,7 @@ impl Agent {
                         jwt_exp(id.expose_secret())
                             .is_some_and(|e| e > now_secs() + SUBJECT_MIN_TTL)
                     })
-                    .cloned()
+                    .map(|id| SecretString::from(id.expose_secret()))
             };
             let want = Freshness::MinTtl(Duration::from_secs(SUBJECT_MIN_TTL));
             let t = self.tokens.token(&key, want, self).await?;

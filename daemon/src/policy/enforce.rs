@@ -204,7 +204,7 @@ impl Access {
                     ops: &[Operation::IdToken],
                     ttl_secs: None,
                 };
-                self.widening(l, caller, method, asked, detail).await
+                Box::pin(self.widening(l, caller, method, asked, detail)).await
             }
             Need::Widen {
                 subject: _,
@@ -219,7 +219,7 @@ impl Access {
                     ops,
                     ttl_secs,
                 };
-                self.widening(l, caller, method, asked, detail).await
+                Box::pin(self.widening(l, caller, method, asked, detail)).await
             }
         }
     }
@@ -233,7 +233,9 @@ impl Access {
         check: Check<'_>,
     ) -> Result<(), RpcError> {
         if let Some(hash) = &caller.key {
-            let key = key_in_force(l, hash).await?;
+            // Boxed, like `ask` below: it reads the state file's lock, and inline it would
+            // size every request's check (and so every connection's task) for itself.
+            let key = Box::pin(key_in_force(l, hash)).await?;
             let admin_key = key.info.ops.contains(&Operation::Admin);
             let scope = || {
                 format!(
@@ -333,7 +335,10 @@ impl Access {
             }
             Approval::Always => {}
         }
-        self.ask(l, caller, account, op, method, rule, None).await
+        // Boxed: asking a person waits seconds and is rare, and inline its future would
+        // size every connection's task for it (on this machine each page a request touches
+        // after a quiet while costs tens of µs; bench/README.md).
+        Box::pin(self.ask(l, caller, account, op, method, rule, None)).await
     }
 
     /// After the admin check: an operation that widens access (`detail` says exactly what)
@@ -387,8 +392,7 @@ impl Access {
             _ => {
                 let op = Operation::Admin;
                 let rule = Approval::Always;
-                self.ask(l, caller, "agent", op, method, rule, Some(detail))
-                    .await
+                Box::pin(self.ask(l, caller, "agent", op, method, rule, Some(detail))).await
             }
         }
     }

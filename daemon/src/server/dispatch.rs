@@ -259,7 +259,10 @@ async fn call<M: Serve>(
                 session,
                 after: Outcome::Continue,
             };
-            let r = M::serve(&mut cx, p).await;
+            // Boxed, sized for this method: inline, every connection's task would be sized
+            // for the largest method (an import, a sign-in), and the pages a request touches
+            // are what it costs on a machine that has been quiet (bench/README.md).
+            let r = Box::pin(M::serve(&mut cx, p)).await;
             let after = cx.after;
             r.map(|r| (r, after))
         }

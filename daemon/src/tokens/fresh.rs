@@ -1,6 +1,7 @@
 //! When a cached access token may be served: the freshness rule, and the cache key.
 
 use secrecy::SecretString;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Served tokens keep this margin beyond `min_ttl`, for clock skew and time in flight.
@@ -9,8 +10,10 @@ pub const SKEW: Duration = Duration::from_secs(10);
 /// A cached access token.
 #[derive(Clone)]
 pub struct CachedToken {
-    /// The token.
-    pub access: SecretString,
+    /// The token. Shared, like the ID token: every cache hit clones the cached token, and
+    /// a copy of each secret per caller is memory to wipe and, on a machine that has been
+    /// quiet, pages to touch (bench/README.md).
+    pub access: Arc<SecretString>,
     /// Usually "Bearer".
     pub token_type: String,
     /// When it expires; `None` when the provider gave no lifetime.
@@ -18,10 +21,10 @@ pub struct CachedToken {
     /// Scopes granted.
     pub scopes: Vec<String>,
     /// The latest validated ID token, if the provider sent one.
-    pub id_token: Option<SecretString>,
+    pub id_token: Option<Arc<SecretString>>,
     /// Its validated claims, when they were checked here (a refresh's); else the account's
     /// recorded ones apply. Shared: every cache hit clones the token, and few ask for these.
-    pub claims: Option<std::sync::Arc<serde_json::Value>>,
+    pub claims: Option<Arc<serde_json::Value>>,
     /// When it was obtained (its lifetime is `expires_at - obtained_at`).
     pub obtained_at: SystemTime,
     /// Further named parts of the credential (an exec plugin's); empty for OAuth.
@@ -113,7 +116,7 @@ mod tests {
 
     fn token(obtained: SystemTime, life: u64) -> CachedToken {
         CachedToken {
-            access: SecretString::from("a"),
+            access: Arc::new(SecretString::from("a")),
             token_type: "Bearer".into(),
             expires_at: Some(obtained + Duration::from_secs(life)),
             scopes: vec![],

@@ -606,11 +606,11 @@ impl Broker {
         // A refresh without an ID token keeps the previous one, and its claims.
         let previous = || self.cached(&CacheKey::account(&key.account));
         let (id_token, claims) = match issued.id_token {
-            Some(t) => (Some(t), issued.claims.map(Arc::new)),
+            Some(t) => (Some(Arc::new(t)), issued.claims.map(Arc::new)),
             None => previous().map_or((None, None), |p| (p.id_token, p.claims)),
         };
         let t = CachedToken {
-            access: issued.access,
+            access: Arc::new(issued.access),
             token_type: issued.token_type,
             expires_at: issued.expires_in.map(|d| now + d.min(MAX_LIFETIME)),
             scopes: issued.scopes,
