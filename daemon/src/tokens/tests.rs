@@ -267,6 +267,24 @@ async fn refresh_ahead_stores_a_kept_rotated_token_once_the_store_works() {
 }
 
 #[tokio::test]
+async fn cache_hits_share_the_cached_secrets_instead_of_copying_them_per_caller() {
+    let (_, broker, fake) = setup(3600);
+    let key = CacheKey::account("w");
+    let mut with_id = issued_hour("a1");
+    with_id.id_token = Some(SecretString::from("id1"));
+    broker.cache_issued(&key, with_id);
+    let first = broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    let second = broker.token(&key, MIN_TTL, &fake).await.unwrap();
+    assert_eq!(fake.calls(), 0, "both were cache hits");
+    // One copy of each secret however many callers hold the token: fewer copies to wipe.
+    assert!(Arc::ptr_eq(&first.access, &second.access));
+    let (Some(a), Some(b)) = (&first.id_token, &second.id_token) else {
+        panic!("the cached ID token was not handed out");
+    };
+    assert!(Arc::ptr_eq(a, b));
+}
+
+#[tokio::test]
 async fn concurrent_callers_at_expiry_share_one_refresh() {
     let (_, broker, fake) = setup(4);
     let key = CacheKey::account("w");
