@@ -98,12 +98,12 @@ enum Cmd {
     /// What touching memory costs after a quiet while: MB of memory, each page touched once
     /// back to back and once after PAUSE_MS untouched, N times; the cost per page.
     Pages {
-        #[arg(long, default_value_t = 8)]
-        mb: usize,
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+        mb: u16,
         #[arg(long, default_value_t = 3000)]
         pause_ms: u64,
-        #[arg(long, default_value_t = 4)]
-        n: usize,
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+        n: u16,
     },
     /// Holds N connections open (each past `hello`) until stdin closes.
     Idle {
@@ -133,6 +133,7 @@ fn main() -> Result<(), String> {
             return Ok(());
         }
         Cmd::Pages { mb, pause_ms, n } => {
+            let (mb, n) = (usize::from(mb), usize::from(n));
             println!("{}", pages(mb, Duration::from_millis(pause_ms), n));
             return Ok(());
         }
@@ -287,7 +288,8 @@ fn blocking_echo(socket: &Path, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Times `n` keychain stores, each after `pause`, through one store as keyfobd's vault does.
+/// Reads one byte of each page of `mb` MB, `n` times back to back and after `pause`: the
+/// cost per page (µs) of touching memory again after a quiet while.
 fn pages(mb: usize, pause: Duration, n: usize) -> serde_json::Value {
     const PAGE: usize = 4096;
     let mut mem = vec![1u8; mb << 20];
@@ -314,6 +316,7 @@ fn pages(mb: usize, pause: Duration, n: usize) -> serde_json::Value {
            "back_to_back_us_per_page": busy, "after_pause_us_per_page": quiet})
 }
 
+/// Times `n` keychain stores, each after `pause`, through one store as keyfobd's vault does.
 fn keychain_store(n: usize, pause: Duration) -> Result<serde_json::Value, String> {
     use keyring_core::api::CredentialStoreApi as _;
     let store =
@@ -517,6 +520,9 @@ fn unix_now() -> f64 {
         .unwrap_or_default()
 }
 
+/// How long one round of waiting callers may take before the bench fails loudly.
+const ROUND_LIMIT: Duration = Duration::from_secs(60);
+
 async fn callers(
     socket: &Path,
     account: &str,
@@ -553,7 +559,8 @@ async fn callers(
     drop(done);
     let mut took = Vec::new();
     let mut firsts = Vec::new();
-    // When the last caller's task got to send its request: the callers' own share.
+    // When the last caller's task began its request (before writing it): the callers' own
+    // share of the time.
     let mut asks = Vec::new();
     for _ in 0..rounds {
         let current = probe
@@ -568,15 +575,27 @@ async fn callers(
         let wait = (exp as f64 + 1.05 - unix_now()).max(0.0);
         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         go.send_replace(Some(Instant::now()));
+        let deadline = tokio::time::Instant::now() + ROUND_LIMIT;
         let mut first = Duration::MAX;
         let mut last = Duration::ZERO;
         let mut last_asked = Duration::ZERO;
         let mut tokens = std::collections::HashSet::new();
         for _ in 0..n {
-            let (r, t, a) = served
-                .recv()
-                .await
-                .ok_or("a caller's task ended before it was served")?;
+            let got = tokio::select! {
+                got = served.recv() => got,
+                // A task that ends (a panic) would otherwise leave this waiting for ever: the
+                // others still hold their senders.
+                Some(j) = tasks.join_next() => {
+                    return Err(match j {
+                        Err(e) => format!("a caller's task failed: {e}"),
+                        Ok(()) => "a caller's task ended before it was served".into(),
+                    });
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(format!("not all {n} callers were served within {ROUND_LIMIT:?}"));
+                }
+            };
+            let (r, t, a) = got.ok_or("the callers' tasks ended before all were served")?;
             tokens.insert(r?);
             first = first.min(t);
             last = last.max(t);

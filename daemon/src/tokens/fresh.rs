@@ -10,9 +10,9 @@ pub const SKEW: Duration = Duration::from_secs(10);
 /// A cached access token.
 #[derive(Clone)]
 pub struct CachedToken {
-    /// The token. Shared, like the ID token: every cache hit clones the cached token, and
-    /// a copy of each secret per caller is memory to wipe and, on a machine that has been
-    /// quiet, pages to touch (bench/README.md).
+    /// The token. Shared, like the ID token and the fields: every cache hit clones the
+    /// cached token, and a copy of each secret per caller is memory to wipe and, on a machine
+    /// that has been quiet, pages to touch (bench/README.md).
     pub access: Arc<SecretString>,
     /// Usually "Bearer".
     pub token_type: String,
@@ -28,7 +28,7 @@ pub struct CachedToken {
     /// When it was obtained (its lifetime is `expires_at - obtained_at`).
     pub obtained_at: SystemTime,
     /// Further named parts of the credential (an exec plugin's); empty for OAuth.
-    pub fields: std::collections::BTreeMap<String, SecretString>,
+    pub fields: Arc<std::collections::BTreeMap<String, SecretString>>,
 }
 
 impl std::fmt::Debug for CachedToken {

@@ -617,7 +617,7 @@ impl Broker {
             id_token,
             claims,
             obtained_at: now,
-            fields: issued.fields,
+            fields: Arc::new(issued.fields),
         };
         lock(&self.cache).insert(key.clone(), t.clone());
         // Only an account someone has waited for has a slot to tell.

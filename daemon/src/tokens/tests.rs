@@ -282,6 +282,7 @@ async fn cache_hits_share_the_cached_secrets_instead_of_copying_them_per_caller(
         panic!("the cached ID token was not handed out");
     };
     assert!(Arc::ptr_eq(a, b));
+    assert!(Arc::ptr_eq(&first.fields, &second.fields));
 }
 
 #[tokio::test]
