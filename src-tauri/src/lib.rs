@@ -22,7 +22,6 @@ use daemon::{Heard, Link};
 use keyfob_proto::Event;
 use keyfob_proto::approver;
 use keyfob_proto::methods::{AccountShow, NameParams};
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,30 +107,6 @@ fn report_shown(app: &tauri::AppHandle, ev: &Event) {
 /// running once there is nothing to show.
 struct PromptOnly(AtomicBool);
 
-/// The requests the resident says the person has seen already (`--prompt --shown 3,7`): this
-/// app puts them in front of the person no more (they wait in the main window, and for
-/// `keyfob approve`). Each request is prompted for once, also when the app started next is
-/// one handed a sign-in.
-struct ShownBefore(HashSet<u64>);
-
-impl ShownBefore {
-    /// From the arguments; a value that is no list of numbers names none (so it shows all).
-    fn from_args(args: &[String]) -> Self {
-        let ids = args
-            .iter()
-            .position(|a| a == "--shown")
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.split(',').filter_map(|id| id.parse().ok()).collect())
-            .unwrap_or_default();
-        Self(ids)
-    }
-
-    /// Whether any of `pending` is new to the person.
-    fn any_new(&self, pending: &[keyfob_proto::methods::ApprovalRequest]) -> bool {
-        pending.iter().any(|r| !self.0.contains(&r.id))
-    }
-}
-
 fn on_heard(app: &tauri::AppHandle, heard: Heard) {
     match heard {
         Heard::Connection(c) => {
@@ -141,7 +116,7 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
             let link = &app.state::<AppState>().link;
             if app.state::<PromptOnly>().0.load(Ordering::SeqCst)
                 && app.webview_windows().is_empty()
-                && (!c.connected || !app.state::<ShownBefore>().any_new(&link.pending()))
+                && (!c.connected || link.pending().is_empty())
             {
                 tracing::info!("opened for a request that needs no one now; leaving");
                 app.exit(0);
@@ -150,12 +125,6 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
         Heard::Event(ev) => {
             let _ = app.emit(EVENT, &ev);
             match &ev {
-                Event::ApprovalRequested(r) if app.state::<ShownBefore>().0.contains(&r.id) => {
-                    tracing::info!(
-                        id = r.id,
-                        "the person has seen this request already: not shown again"
-                    );
-                }
                 Event::ApprovalRequested(_) => {
                     if let Err(e) = windows::show_approval(app) {
                         tracing::warn!(error = %e, "cannot show the approval window");
@@ -260,8 +229,7 @@ fn signin_from_stdin() -> Option<Event> {
 /// - `--hidden` (the login autostart entry): becomes the resident tray icon; on a desktop
 ///   without tray support, the main window instead (there is no other way in);
 /// - `--prompt` (from the resident): the approval prompt for the requests waiting, or with
-///   `--signin` the sign-in read from standard input, and nothing else; `--shown IDS`: the
-///   waiting requests the person has seen already, not prompted for again.
+///   `--signin` the sign-in read from standard input, and nothing else.
 pub fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let hidden = args.iter().any(|a| a == "--hidden");
@@ -303,11 +271,6 @@ pub fn run() {
         // A prompt-only app showing a sign-in stays for it.
         .manage(PromptOnly(AtomicBool::new(prompt && signin.is_none())))
         .manage(ReportsShown(prompt))
-        .manage(if prompt {
-            ShownBefore::from_args(&args)
-        } else {
-            ShownBefore(HashSet::new())
-        })
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::otp_codes,
@@ -351,35 +314,4 @@ pub fn run() {
         }
     };
     app.run(|_, _| {});
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ShownBefore;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn the_requests_the_person_has_seen_are_read_from_shown_and_a_bad_list_hides_nothing() {
-        let seen = ShownBefore::from_args(&args("--prompt --shown 3,7,12 --signin"));
-        assert_eq!(seen.0, [3, 7, 12].into());
-        assert!(ShownBefore::from_args(&args("--prompt")).0.is_empty());
-        // Not a list of numbers: every waiting request is prompted for, as before.
-        assert!(
-            ShownBefore::from_args(&args("--prompt --shown x"))
-                .0
-                .is_empty()
-        );
-        assert!(
-            ShownBefore::from_args(&args("--prompt --shown"))
-                .0
-                .is_empty()
-        );
-        assert_eq!(
-            ShownBefore::from_args(&args("--prompt --shown 4,,y,5")).0,
-            [4, 5].into()
-        );
-    }
 }

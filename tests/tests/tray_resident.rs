@@ -371,27 +371,9 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     let ev: serde_json::Value = serde_json::from_str(&handed[0]["signin ".len()..]).unwrap();
     assert_eq!(ev["event"], "signin.started");
     assert_eq!(ev["account"], "work");
-    // The first app was started for the script's request, with nothing seen before it; the
-    // app handed the sign-in is told the person has seen that request, so it does not put it
-    // in front of them again.
-    let starts: Vec<&str> = log_text
-        .lines()
-        .filter(|l| l.starts_with("start "))
-        .collect();
-    assert_eq!(starts.first(), Some(&"start --prompt"), "{log_text}");
-    let seen = starts
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("start --prompt --shown ")?
-                .strip_suffix(" --signin")
-        })
-        .unwrap_or_else(|| {
-            panic!("the sign-in was not handed over with --shown and --signin: {log_text}")
-        });
-    // One request was made in this test: the script's, the one the first app was shown.
     assert!(
-        seen.parse::<u64>().is_ok(),
-        "--shown names more or other than the script's one request: {log_text}"
+        log_text.contains("start --prompt --signin"),
+        "the sign-in was not handed over with --signin: {log_text}"
     );
 }
 

@@ -95,8 +95,8 @@ impl Windows {
     /// Shows request `id` to the person, unless it has been shown already. An app started
     /// for it also gets a sign-in no app has shown (it shows the waiting requests as well).
     pub fn prompt_for(&mut self, id: u64) {
-        if self.shown.insert(id) && !self.hand_over_sign_in(Some(id)) {
-            self.prompt(None, Some(id));
+        if self.shown.insert(id) && !self.prompt_unshown_sign_in() {
+            self.prompt(None);
         }
     }
 
@@ -115,7 +115,7 @@ impl Windows {
     pub fn sign_in(&mut self, started: &Event) {
         // Only the app this program started says what it showed; an app the person opened
         // shows it too, but this program cannot hear whether it did.
-        let ours_shows = self.prompt(Some(started), None) == Prompt::OursRuns;
+        let ours_shows = self.prompt(Some(started)) == Prompt::OursRuns;
         if ours_shows {
             tracing::info!("a sign-in started while the window app runs: that app shows it");
         }
@@ -130,15 +130,10 @@ impl Windows {
     /// A sign-in that started while the app this program started ran, and that it never
     /// showed, gets an app of its own (if none of ours runs). False when there is none.
     pub fn prompt_unshown_sign_in(&mut self) -> bool {
-        self.hand_over_sign_in(None)
-    }
-
-    /// [`Self::prompt_unshown_sign_in`], for an app that is also to show request `new`.
-    fn hand_over_sign_in(&mut self, new: Option<u64>) -> bool {
         let Some(ev) = self.signins.first_unshown() else {
             return false;
         };
-        if self.prompt(Some(&ev), new) == Prompt::Started {
+        if self.prompt(Some(&ev)) == Prompt::Started {
             tracing::info!("handed a sign-in no window app showed to a new one");
             self.signins.shown(&ev);
         }
@@ -165,24 +160,9 @@ impl Windows {
         false
     }
 
-    /// The requests put in front of the person before, for `--shown`: all those shown but
-    /// `new`, the one an app is being started for now. Sorted, comma-separated.
-    fn shown_before(&self, new: Option<u64>) -> String {
-        let mut ids: Vec<u64> = self
-            .shown
-            .iter()
-            .copied()
-            .filter(|&id| Some(id) != new)
-            .collect();
-        ids.sort_unstable();
-        ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
-    }
-
     /// Makes sure a window app shows what waits: a running one does by itself; otherwise one
-    /// starts with `--prompt` (and with `--signin`, the sign-in on its standard input). It is
-    /// told with `--shown` which waiting requests the person has seen already, so an app
-    /// started for a sign-in or for request `new` does not put those in front of them again.
-    fn prompt(&mut self, signin: Option<&Event>, new: Option<u64>) -> Prompt {
+    /// starts with `--prompt` (and with `--signin`, the sign-in on its standard input).
+    fn prompt(&mut self, signin: Option<&Event>) -> Prompt {
         if self.ours_running() {
             return Prompt::OursRuns;
         }
@@ -206,10 +186,6 @@ impl Windows {
         let mut cmd = self.window_app();
         // It reports on its standard output each sign-in it shows.
         cmd.arg("--prompt").stdout(Stdio::piped());
-        let seen = self.shown_before(new);
-        if !seen.is_empty() {
-            cmd.args(["--shown", &seen]);
-        }
         let line = signin.and_then(|ev| serde_json::to_string(ev).ok());
         if line.is_some() {
             cmd.arg("--signin").stdin(Stdio::piped());
@@ -389,25 +365,6 @@ async fn read_reports(out: tokio::process::ChildStdout, reported: Arc<Mutex<Vec<
 mod tests {
     use super::*;
     use keyfob_proto::methods::LoginFlow;
-
-    #[test]
-    fn an_app_is_told_the_requests_the_person_has_seen_but_not_the_one_it_is_started_for() {
-        let mut w = Windows::new(Path::new("/nonexistent/agent.sock"), false);
-        assert_eq!(w.shown_before(None), "", "nothing seen yet");
-        w.shown.extend([7, 3, 12]);
-        assert_eq!(w.shown_before(None), "3,7,12", "a sign-in handed over");
-        assert_eq!(
-            w.shown_before(Some(12)),
-            "3,7",
-            "an app started for request 12"
-        );
-        w.resolved(7);
-        assert_eq!(
-            w.shown_before(None),
-            "3,12",
-            "an answered request waits no more"
-        );
-    }
 
     fn started(account: &str, code: &str) -> Event {
         Event::SigninStarted {
