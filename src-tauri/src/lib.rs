@@ -86,9 +86,9 @@ async fn signin_from_event(app: &tauri::AppHandle, ev: &Event) {
     let _ = app.emit_to("signin", "keyfob://signin-view", ());
 }
 
-/// Started by the resident (`--prompt`): each sign-in shown is reported on standard output,
-/// one JSON line, so the resident can tell a sign-in this app never showed (it started as the
-/// app was closing) and hand it to another.
+/// Started by the resident (`--prompt`): each sign-in and approval request shown is reported
+/// on standard output, one JSON line, so the resident can tell one this app never showed (it
+/// came as the app was closing) and hand it to another.
 struct ReportsShown(bool);
 
 fn report_shown(app: &tauri::AppHandle, ev: &Event) {
@@ -125,8 +125,11 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
         Heard::Event(ev) => {
             let _ = app.emit(EVENT, &ev);
             match &ev {
-                Event::ApprovalRequested(_) => {
-                    if let Err(e) = windows::show_approval(app) {
+                Event::ApprovalRequested(_) => match windows::show_approval(app) {
+                    // The window lists every waiting request: this one is in front of the
+                    // person now (the resident prompts again for one its app never showed).
+                    Ok(()) => report_shown(app, &ev),
+                    Err(e) => {
                         tracing::warn!(error = %e, "cannot show the approval window");
                         // Opened for this prompt alone: an app showing nothing would keep
                         // the resident from opening another.
@@ -136,7 +139,7 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
                             app.exit(1);
                         }
                     }
-                }
+                },
                 // The last request is answered: the prompt goes, web process and all.
                 Event::ApprovalResolved { .. }
                     if app.state::<AppState>().link.pending().is_empty() =>

@@ -377,6 +377,107 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     );
 }
 
+/// A script's request comes while the window app the tray icon opened for another is
+/// closing, and that app ends without showing it. The tray icon hears from the app which
+/// requests it showed (it reports each, as it does sign-ins), so it opens a new app for the
+/// requests left to the old one, once; before, the request counted as shown and waited
+/// unseen until it expired. The window app is a stand-in, as above: it stays until the test
+/// lets it go, then ends without showing (or reporting) anything.
+#[test]
+fn a_request_the_closing_window_app_never_showed_gets_an_app_of_its_own_once() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let installed = env.root().join("installed");
+    std::fs::create_dir_all(&installed).unwrap();
+    for program in ["keyfobd", "keyfob-tray-resident"] {
+        std::fs::copy(bin(program), installed.join(program)).unwrap();
+    }
+    let log = env.root().join("app.log");
+    let go = env.root().join("go");
+    let app = installed.join("keyfob-tray");
+    std::fs::write(
+        &app,
+        format!(
+            "#!/bin/sh\necho \"start $*\" >> '{log}'\nwhile [ ! -e '{go}' ]; do sleep 0.05; done\n",
+            log = log.display(),
+            go = go.display()
+        ),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&app, 0o755);
+    let (_daemon, ready) = first_line_of(&mut env.command_of(
+        installed.join("keyfobd").to_str().unwrap(),
+        &["--notify-ready"],
+    ));
+    assert!(
+        ready.starts_with("READY "),
+        "keyfobd did not start: {ready}"
+    );
+    env.ok_in(&["secret", "set", "s"], "v");
+    let resident_log = env.root().join("resident.log");
+    let resident = under_xvfb(&env, &installed.join("keyfob-tray-resident"))
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&resident_log).unwrap())
+        .spawn()
+        .unwrap();
+    let _resident = Ends::group(resident);
+    wait_for_an_approver(&env);
+    let app_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let resident_said = |what: &str| {
+        std::fs::read_to_string(&resident_log)
+            .unwrap_or_default()
+            .matches(what)
+            .count()
+    };
+
+    // A script's request opens the window app; a second comes while it runs, left to it.
+    let _first = Ends::process(ask_for_secret(&env));
+    wait_until(Duration::from_secs(60), "the window app to open", || {
+        app_log().contains("start --prompt")
+    });
+    // Another script, for another secret (the same request again would join the first).
+    env.ok_in(&["secret", "set", "t"], "w");
+    let other = env.root().join("ask-t.sh");
+    std::fs::write(
+        &other,
+        format!("#!/bin/sh\nexec {} secret get t\n", bin("keyfob").display()),
+    )
+    .unwrap();
+    keyfob_e2e::set_mode(&other, 0o755);
+    let _second = Ends::process(
+        env.command_of("sh", &[other.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the tray icon to leave the second request to the running app",
+        || resident_said("a request came while the window app runs") == 1,
+    );
+
+    // The app ends having shown neither: a new one opens for them, and only one.
+    std::fs::write(&go, "").unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the app opened again for the requests to end too",
+        || resident_said("the window app ended") >= 2,
+    );
+    let starts = app_log()
+        .lines()
+        .filter(|l| l.starts_with("start "))
+        .count();
+    assert_eq!(starts, 2, "{}", app_log());
+    let status: serde_json::Value =
+        serde_json::from_str(&env.ok(&["daemon", "status", "--json"])).unwrap();
+    assert_eq!(
+        status["approvals_waiting"], 2,
+        "the requests should still wait"
+    );
+}
+
 /// Starts `cmd` (killed when the test ends) and reads the first line it prints.
 fn first_line_of(cmd: &mut std::process::Command) -> (Ends, String) {
     let child = cmd

@@ -33,7 +33,7 @@ const MAX_REPORT_LINE: u64 = 16 * 1024;
 /// A window app this program started.
 struct Ours {
     child: Child,
-    /// Reads the sign-ins it reports shown, until its output ends.
+    /// Reads the sign-ins and requests it reports shown, until its output ends.
     reader: Option<JoinHandle<()>>,
     /// Once it has ended: until when its output may still bring reports.
     drain_until: Option<tokio::time::Instant>,
@@ -49,7 +49,7 @@ pub struct Windows {
     child: Option<Ours>,
     /// One it started that has ended, until its reports are read.
     ended: Option<Ours>,
-    /// The sign-ins the apps it started reported shown, not yet taken.
+    /// The sign-ins and requests the apps it started reported shown, not yet taken.
     reported: Arc<Mutex<Vec<Event>>>,
     /// Sign-ins started and not finished.
     signins: SignIns,
@@ -62,6 +62,12 @@ pub struct Windows {
     /// person once. One closed unanswered is not pushed again, and an app that fails at once
     /// is not started over and over.
     shown: HashSet<u64>,
+    /// Requests left to the app it started (started for them, or running when they came):
+    /// one that app ends without reporting shown is prompted for again, once.
+    left: HashSet<u64>,
+    /// Requests prompted for again already: not again, so an app that fails at once is not
+    /// started over and over.
+    retried: HashSet<u64>,
 }
 
 impl Windows {
@@ -80,6 +86,8 @@ impl Windows {
             others: None,
             gl_turned_off,
             shown: HashSet::new(),
+            left: HashSet::new(),
+            retried: HashSet::new(),
         }
     }
 
@@ -95,19 +103,36 @@ impl Windows {
     /// Shows request `id` to the person, unless it has been shown already. An app started
     /// for it also gets a sign-in no app has shown (it shows the waiting requests as well).
     pub fn prompt_for(&mut self, id: u64) {
-        if self.shown.insert(id) && !self.prompt_unshown_sign_in() {
-            self.prompt(None);
+        if !self.shown.insert(id) {
+            return;
+        }
+        let to = match self.hand_over_sign_in() {
+            Some(to) => to,
+            None => self.prompt(None),
+        };
+        if to == Prompt::OursRuns {
+            tracing::info!(
+                id,
+                "a request came while the window app runs: left to that app"
+            );
+        }
+        if matches!(to, Prompt::Started | Prompt::OursRuns) {
+            self.left.insert(id);
         }
     }
 
     /// Request `id` is answered (or expired): nothing more to show for it.
     pub fn resolved(&mut self, id: u64) {
         self.shown.remove(&id);
+        self.left.remove(&id);
+        self.retried.remove(&id);
     }
 
     /// The daemon went away: the requests it numbered, and its sign-ins, are gone with it.
     pub fn forget_shown(&mut self) {
         self.shown.clear();
+        self.left.clear();
+        self.retried.clear();
         self.signins = SignIns::default();
     }
 
@@ -130,14 +155,18 @@ impl Windows {
     /// A sign-in that started while the app this program started ran, and that it never
     /// showed, gets an app of its own (if none of ours runs). False when there is none.
     pub fn prompt_unshown_sign_in(&mut self) -> bool {
-        let Some(ev) = self.signins.first_unshown() else {
-            return false;
-        };
-        if self.prompt(Some(&ev)) == Prompt::Started {
+        self.hand_over_sign_in().is_some()
+    }
+
+    /// [`Self::prompt_unshown_sign_in`], saying what became of it.
+    fn hand_over_sign_in(&mut self) -> Option<Prompt> {
+        let ev = self.signins.first_unshown()?;
+        let to = self.prompt(Some(&ev));
+        if to == Prompt::Started {
             tracing::info!("handed a sign-in no window app showed to a new one");
             self.signins.shown(&ev);
         }
-        true
+        Some(to)
     }
 
     /// Whether the app it started still runs; one that has ended waits in `ended` until
@@ -260,9 +289,25 @@ impl Windows {
             self.ended = None;
             let reported =
                 std::mem::take(&mut *self.reported.lock().unwrap_or_else(|e| e.into_inner()));
-            tracing::info!(signins_shown = reported.len(), "the window app ended");
+            tracing::info!(shown = reported.len(), "the window app ended");
             for ev in &reported {
-                self.signins.shown(ev);
+                match ev {
+                    Event::ApprovalRequested(r) => {
+                        self.left.remove(&r.id);
+                    }
+                    ev => self.signins.shown(ev),
+                }
+            }
+            // Requests left to it that it never showed (they came as it was closing, or it
+            // failed): prompted for again, once.
+            for id in std::mem::take(&mut self.left) {
+                if self.retried.insert(id) {
+                    tracing::info!(
+                        id,
+                        "a request left to the window app was not shown by it: prompting again"
+                    );
+                    self.shown.remove(&id);
+                }
             }
         } else if let Some(h) = &mut self.others {
             let _ = h.await;
@@ -350,7 +395,8 @@ async fn read_reports(out: tokio::process::ChildStdout, reported: Arc<Mutex<Vec<
         let whole = line.ends_with(b"\n");
         if whole
             && !rest_of_long_line
-            && let Ok(ev @ Event::SigninStarted { .. }) = serde_json::from_slice(&line)
+            && let Ok(ev @ (Event::SigninStarted { .. } | Event::ApprovalRequested(_))) =
+                serde_json::from_slice(&line)
         {
             let mut r = reported.lock().unwrap_or_else(|e| e.into_inner());
             if r.len() < MAX_REPORTS {
