@@ -398,7 +398,7 @@ fn a_request_the_closing_window_app_never_showed_gets_an_app_of_its_own_once() {
     std::fs::write(
         &app,
         format!(
-            "#!/bin/sh\necho \"start $*\" >> '{log}'\nwhile [ ! -e '{go}' ]; do sleep 0.05; done\n",
+            "#!/bin/sh\necho \"start $*\" >> '{log}'\nn=$(grep -c '^start' '{log}')\nwhile [ ! -e '{go}'-$n ]; do sleep 0.05; done\n",
             log = log.display(),
             go = go.display()
         ),
@@ -458,12 +458,33 @@ fn a_request_the_closing_window_app_never_showed_gets_an_app_of_its_own_once() {
         || resident_said("a request came while the window app runs") == 1,
     );
 
-    // The app ends having shown neither: a new one opens for them, and only one.
-    std::fs::write(&go, "").unwrap();
+    // The app ends having shown neither: a new one opens for them (each app here ends only
+    // when the test says, by its number), and both are left to it.
+    let gate = |n: usize| std::fs::write(format!("{}-{n}", go.display()), "").unwrap();
+    // Lines of the tray icon's log holding every one of `parts`.
+    let lines_with = |parts: &[&str]| {
+        std::fs::read_to_string(&resident_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .count()
+    };
+    gate(1);
     wait_until(
         Duration::from_secs(60),
-        "the app opened again for the requests to end too",
-        || resident_said("the window app ended") >= 2,
+        "a new window app for the requests the first never showed",
+        || {
+            lines_with(&["the window app ended; prompting again for 2 "]) == 1
+                && resident_said("a request came while the window app runs") == 2
+        },
+    );
+    // It shows neither either: they wait, with no third app (the tray icon logs an app's
+    // end once it has settled what to prompt for again).
+    gate(2);
+    wait_until(
+        Duration::from_secs(60),
+        "the second window app to end",
+        || lines_with(&["the window app ended; prompting again for 0 "]) == 1,
     );
     let starts = app_log()
         .lines()

@@ -24,8 +24,12 @@ const WINDOW_APP: &str = "keyfob-tray";
 /// started) before what it reported is taken as all it reported.
 const REPORTS_END: Duration = Duration::from_secs(2);
 
-/// At most this many reports are kept from one app (it shows one sign-in at a time).
+/// At most this many sign-in reports are kept from one app (it shows one at a time).
 const MAX_REPORTS: usize = 64;
+
+/// At most this many request reports are kept from one app; one not kept is prompted for
+/// once more, which is all a lost report costs.
+const MAX_REQUEST_REPORTS: usize = 4096;
 
 /// A report is one short JSON line; a longer line is no report, and is skipped unread.
 const MAX_REPORT_LINE: u64 = 16 * 1024;
@@ -133,6 +137,11 @@ impl Windows {
         self.shown.clear();
         self.left.clear();
         self.retried.clear();
+        // Reports name the old daemon's requests; a new one numbers its own from 1.
+        self.reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|ev| !matches!(ev, Event::ApprovalRequested(_)));
         self.signins = SignIns::default();
     }
 
@@ -289,7 +298,6 @@ impl Windows {
             self.ended = None;
             let reported =
                 std::mem::take(&mut *self.reported.lock().unwrap_or_else(|e| e.into_inner()));
-            tracing::info!(shown = reported.len(), "the window app ended");
             for ev in &reported {
                 match ev {
                     Event::ApprovalRequested(r) => {
@@ -300,15 +308,18 @@ impl Windows {
             }
             // Requests left to it that it never showed (they came as it was closing, or it
             // failed): prompted for again, once.
+            let mut again = 0;
             for id in std::mem::take(&mut self.left) {
                 if self.retried.insert(id) {
-                    tracing::info!(
-                        id,
-                        "a request left to the window app was not shown by it: prompting again"
-                    );
                     self.shown.remove(&id);
+                    again += 1;
                 }
             }
+            // Logged last: what it reported and what is prompted for again are settled.
+            tracing::info!(
+                shown = reported.len(),
+                "the window app ended; prompting again for {again} request(s) it never showed"
+            );
         } else if let Some(h) = &mut self.others {
             let _ = h.await;
             self.others = None;
@@ -399,7 +410,17 @@ async fn read_reports(out: tokio::process::ChildStdout, reported: Arc<Mutex<Vec<
                 serde_json::from_slice(&line)
         {
             let mut r = reported.lock().unwrap_or_else(|e| e.into_inner());
-            if r.len() < MAX_REPORTS {
+            // Counted apart: an app reports every waiting request at each (re)connection, and
+            // those must not crowd out the sign-ins.
+            let asks = |ev: &Event| matches!(ev, Event::ApprovalRequested(_));
+            let kept = r.iter().filter(|e| asks(e) == asks(&ev)).count();
+            if kept
+                < if asks(&ev) {
+                    MAX_REQUEST_REPORTS
+                } else {
+                    MAX_REPORTS
+                }
+            {
                 r.push(ev);
             }
         }
@@ -456,6 +477,24 @@ mod tests {
         assert_eq!(s.first_unshown(), Some(started("work", "BBBB-BBBB")));
         s.shown(&started("work", "BBBB-BBBB"));
         assert_eq!(s.first_unshown(), None, "the replaced one is not handed on");
+    }
+
+    #[tokio::test]
+    async fn a_request_the_app_reports_shown_is_read_as_shown() {
+        let report = r#"{"event":"approval.requested","id":7,"client":{"pid":1,"exe":"/bin/sh","label":"sh","identified_by":"executable"},"account":"s","operation":"secret","method":"secret.get","policy":"always","expires_in_secs":60}"#;
+        let mut child = Command::new("sh")
+            .args(["-c", &format!("printf '%s\\n' '{report}'")])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let reported = Arc::default();
+        read_reports(child.stdout.take().unwrap(), Arc::clone(&reported)).await;
+        let _ = child.wait().await;
+        let got = reported.lock().unwrap();
+        assert!(
+            matches!(got.as_slice(), [Event::ApprovalRequested(r)] if r.id == 7),
+            "{got:?}"
+        );
     }
 
     #[tokio::test]
