@@ -8,6 +8,7 @@ use keyfob_e2e::approver::Approver;
 use keyfob_e2e::{TestEnv, bin, tool, wait_until};
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -161,10 +162,18 @@ fn wait_for_an_approver(env: &TestEnv) {
 
 /// A script asking for secret `s`, which under the built-in policy waits for a person.
 fn ask_for_secret(env: &TestEnv) -> Child {
-    let script = env.root().join("ask.sh");
+    ask_for(env, "s")
+}
+
+/// A script of its own asking for secret `name`.
+fn ask_for(env: &TestEnv, name: &str) -> Child {
+    let script = env.root().join(format!("ask-{name}.sh"));
     std::fs::write(
         &script,
-        format!("#!/bin/sh\nexec {} secret get s\n", bin("keyfob").display()),
+        format!(
+            "#!/bin/sh\nexec {} secret get {name}\n",
+            bin("keyfob").display()
+        ),
     )
     .unwrap();
     keyfob_e2e::set_mode(&script, 0o755);
@@ -285,46 +294,17 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     let env = TestEnv::new();
     // The built-in policy: a script's secret request waits for a person.
     env.write_config("");
-    let installed = env.root().join("installed");
-    std::fs::create_dir_all(&installed).unwrap();
-    for program in ["keyfobd", "keyfob-tray-resident"] {
-        std::fs::copy(bin(program), installed.join(program)).unwrap();
-    }
-    let log = env.root().join("app.log");
-    let go = env.root().join("go");
-    let app = installed.join("keyfob-tray");
-    std::fs::write(
-        &app,
-        format!(
-            "#!/bin/sh\necho \"start $*\" >> '{log}'\ncase \" $* \" in *\" --signin \"*)\n  read -r line; echo \"signin $line\" >> '{log}'; exit 0 ;;\nesac\nwhile [ ! -e '{go}' ]; do sleep 0.05; done\n",
-            log = log.display(),
-            go = go.display()
-        ),
-    )
-    .unwrap();
-    keyfob_e2e::set_mode(&app, 0o755);
-
-    // keyfobd from the install directory, so the tray icon beside it may approve.
-    let (_daemon, ready) = first_line_of(&mut env.command_of(
-        installed.join("keyfobd").to_str().unwrap(),
-        &["--notify-ready"],
-    ));
-    assert!(
-        ready.starts_with("READY "),
-        "keyfobd did not start: {ready}"
+    // The stand-in: a sign-in handed over is read and logged; otherwise it stays until `go`.
+    let stand_in = StandIn::install(
+        &env,
+        "case \" $* \" in *\" --signin \"*)\n  read -r line; echo \"signin $line\" >> '@LOG@'; exit 0 ;;\nesac\nwhile [ ! -e '@GO@' ]; do sleep 0.05; done\n",
     );
     env.add_account("work", &idp.issuer);
     env.ok_in(&["secret", "set", "s"], "v");
-
-    let resident_log = env.root().join("resident.log");
-    let resident = under_xvfb(&env, &installed.join("keyfob-tray-resident"))
-        .stdin(Stdio::null())
-        .stderr(std::fs::File::create(&resident_log).unwrap())
-        .spawn()
-        .unwrap();
-    let _resident = Ends::group(resident);
-    wait_for_an_approver(&env);
-    let app_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let _resident = stand_in.start_resident(&env);
+    let go = &stand_in.go;
+    let app_log = || stand_in.app_log();
+    let resident_said = |what: &str| stand_in.resident_said(what);
 
     // A script's request opens the window app (the stand-in, which stays for now).
     let _asking = Ends::process(ask_for_secret(&env));
@@ -337,12 +317,6 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
         first_line_of(&mut env.keyfob_cmd(&["login", "work", "--device", "--json"]));
     let started: serde_json::Value = serde_json::from_str(&first).unwrap();
     let code = started["user_code"].as_str().unwrap().to_owned();
-    let resident_said = |what: &str| {
-        std::fs::read_to_string(&resident_log)
-            .unwrap_or_default()
-            .matches(what)
-            .count()
-    };
     wait_until(
         Duration::from_secs(60),
         "the tray icon to hear the sign-in start",
@@ -350,7 +324,7 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     );
 
     // The app ends without having shown it: the next app is handed the sign-in.
-    std::fs::write(&go, "").unwrap();
+    std::fs::write(go, "").unwrap();
     wait_until(
         Duration::from_secs(60),
         "a window app opened with the sign-in",
@@ -387,48 +361,15 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
 fn a_request_the_closing_window_app_never_showed_gets_an_app_of_its_own_once() {
     let env = TestEnv::new();
     env.write_config("");
-    let installed = env.root().join("installed");
-    std::fs::create_dir_all(&installed).unwrap();
-    for program in ["keyfobd", "keyfob-tray-resident"] {
-        std::fs::copy(bin(program), installed.join(program)).unwrap();
-    }
-    let log = env.root().join("app.log");
-    let go = env.root().join("go");
-    let app = installed.join("keyfob-tray");
-    std::fs::write(
-        &app,
-        format!(
-            "#!/bin/sh\necho \"start $*\" >> '{log}'\nn=$(grep -c '^start' '{log}')\nwhile [ ! -e '{go}'-$n ]; do sleep 0.05; done\n",
-            log = log.display(),
-            go = go.display()
-        ),
-    )
-    .unwrap();
-    keyfob_e2e::set_mode(&app, 0o755);
-    let (_daemon, ready) = first_line_of(&mut env.command_of(
-        installed.join("keyfobd").to_str().unwrap(),
-        &["--notify-ready"],
-    ));
-    assert!(
-        ready.starts_with("READY "),
-        "keyfobd did not start: {ready}"
+    // The stand-in: each app stays until the test opens its gate, by its number.
+    let stand_in = StandIn::install(
+        &env,
+        "n=$(grep -c '^start' '@LOG@')\nwhile [ ! -e '@GO@'-$n ]; do sleep 0.05; done\n",
     );
     env.ok_in(&["secret", "set", "s"], "v");
-    let resident_log = env.root().join("resident.log");
-    let resident = under_xvfb(&env, &installed.join("keyfob-tray-resident"))
-        .stdin(Stdio::null())
-        .stderr(std::fs::File::create(&resident_log).unwrap())
-        .spawn()
-        .unwrap();
-    let _resident = Ends::group(resident);
-    wait_for_an_approver(&env);
-    let app_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    let resident_said = |what: &str| {
-        std::fs::read_to_string(&resident_log)
-            .unwrap_or_default()
-            .matches(what)
-            .count()
-    };
+    let _resident = stand_in.start_resident(&env);
+    let app_log = || stand_in.app_log();
+    let resident_said = |what: &str| stand_in.resident_said(what);
 
     // A script's request opens the window app; a second comes while it runs, left to it.
     let _first = Ends::process(ask_for_secret(&env));
@@ -437,21 +378,7 @@ fn a_request_the_closing_window_app_never_showed_gets_an_app_of_its_own_once() {
     });
     // Another script, for another secret (the same request again would join the first).
     env.ok_in(&["secret", "set", "t"], "w");
-    let other = env.root().join("ask-t.sh");
-    std::fs::write(
-        &other,
-        format!("#!/bin/sh\nexec {} secret get t\n", bin("keyfob").display()),
-    )
-    .unwrap();
-    keyfob_e2e::set_mode(&other, 0o755);
-    let _second = Ends::process(
-        env.command_of("sh", &[other.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _second = Ends::process(ask_for(&env, "t"));
     wait_until(
         Duration::from_secs(60),
         "the tray icon to leave the second request to the running app",
@@ -460,10 +387,10 @@ fn a_request_the_closing_window_app_never_showed_gets_an_app_of_its_own_once() {
 
     // The app ends having shown neither: a new one opens for them (each app here ends only
     // when the test says, by its number), and both are left to it.
-    let gate = |n: usize| std::fs::write(format!("{}-{n}", go.display()), "").unwrap();
+    let gate = |n: usize| std::fs::write(format!("{}-{n}", stand_in.go.display()), "").unwrap();
     // Lines of the tray icon's log holding every one of `parts`.
     let lines_with = |parts: &[&str]| {
-        std::fs::read_to_string(&resident_log)
+        std::fs::read_to_string(&stand_in.resident_log)
             .unwrap_or_default()
             .lines()
             .filter(|l| parts.iter().all(|p| l.contains(p)))
@@ -497,6 +424,81 @@ fn a_request_the_closing_window_app_never_showed_gets_an_app_of_its_own_once() {
         status["approvals_waiting"], 2,
         "the requests should still wait"
     );
+}
+
+/// keyfobd and the real tray icon installed side by side in a test folder, with a stand-in
+/// window app beside them (so the tray icon may approve, and starts the stand-in), and
+/// keyfobd started from there.
+struct StandIn {
+    installed: PathBuf,
+    /// What the stand-in app logs: a `start ARGS` line each time it is started.
+    log: PathBuf,
+    /// The file (or the prefix of the files) the test creates to let an app end.
+    go: PathBuf,
+    /// The tray icon's standard error.
+    resident_log: PathBuf,
+    _daemon: Ends,
+}
+
+impl StandIn {
+    /// Installs them, the stand-in app being a shell script that logs its start and then
+    /// runs `rest` (where `@LOG@` and `@GO@` stand for those paths), and starts keyfobd.
+    fn install(env: &TestEnv, rest: &str) -> Self {
+        let installed = env.root().join("installed");
+        std::fs::create_dir_all(&installed).unwrap();
+        for program in ["keyfobd", "keyfob-tray-resident"] {
+            std::fs::copy(bin(program), installed.join(program)).unwrap();
+        }
+        let log = env.root().join("app.log");
+        let go = env.root().join("go");
+        let app = installed.join("keyfob-tray");
+        let script = format!("#!/bin/sh\necho \"start $*\" >> '@LOG@'\n{rest}")
+            .replace("@LOG@", &log.display().to_string())
+            .replace("@GO@", &go.display().to_string());
+        std::fs::write(&app, script).unwrap();
+        keyfob_e2e::set_mode(&app, 0o755);
+        // keyfobd from the install directory, so the tray icon beside it may approve.
+        let (daemon, ready) = first_line_of(&mut env.command_of(
+            installed.join("keyfobd").to_str().unwrap(),
+            &["--notify-ready"],
+        ));
+        assert!(
+            ready.starts_with("READY "),
+            "keyfobd did not start: {ready}"
+        );
+        Self {
+            installed,
+            log,
+            go,
+            resident_log: env.root().join("resident.log"),
+            _daemon: daemon,
+        }
+    }
+
+    /// Starts the tray icon under Xvfb (ended with the test) and waits until it approves.
+    fn start_resident(&self, env: &TestEnv) -> Ends {
+        let resident = under_xvfb(env, &self.installed.join("keyfob-tray-resident"))
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(&self.resident_log).unwrap())
+            .spawn()
+            .unwrap();
+        let ends = Ends::group(resident);
+        wait_for_an_approver(env);
+        ends
+    }
+
+    /// What the stand-in apps have logged.
+    fn app_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How often the tray icon has logged `what`.
+    fn resident_said(&self, what: &str) -> usize {
+        std::fs::read_to_string(&self.resident_log)
+            .unwrap_or_default()
+            .matches(what)
+            .count()
+    }
 }
 
 /// Starts `cmd` (killed when the test ends) and reads the first line it prints.

@@ -482,15 +482,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_the_app_reports_shown_is_read_as_shown() {
         let report = r#"{"event":"approval.requested","id":7,"client":{"pid":1,"exe":"/bin/sh","label":"sh","identified_by":"executable"},"account":"s","operation":"secret","method":"secret.get","policy":"always","expires_in_secs":60}"#;
-        let mut child = Command::new("sh")
-            .args(["-c", &format!("printf '%s\\n' '{report}'")])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let reported = Arc::default();
-        read_reports(child.stdout.take().unwrap(), Arc::clone(&reported)).await;
-        let _ = child.wait().await;
-        let got = reported.lock().unwrap();
+        let got = reports_of(&format!("printf '%s\\n' '{report}'")).await;
         assert!(
             matches!(got.as_slice(), [Event::ApprovalRequested(r)] if r.id == 7),
             "{got:?}"
@@ -507,14 +499,19 @@ mod tests {
         let script = format!(
             "printf 'GTK says hello\\n'; printf '%s%s\\n' {long} '{report}'; printf '\\377\\376\\n'; printf '%s\\n' '{{\"event\":\"signin.finished\",\"account\":\"work\",\"ok\":true}}'; printf '%s\\n' '{report}'"
         );
+        assert_eq!(reports_of(&script).await, vec![ev]);
+    }
+
+    /// What `read_reports` keeps of the output of the shell command `script`.
+    async fn reports_of(script: &str) -> Vec<Event> {
         let mut child = Command::new("sh")
-            .args(["-c", &script])
+            .args(["-c", script])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let reported = Arc::default();
         read_reports(child.stdout.take().unwrap(), Arc::clone(&reported)).await;
         let _ = child.wait().await;
-        assert_eq!(*reported.lock().unwrap(), vec![ev]);
+        std::mem::take(&mut *reported.lock().unwrap())
     }
 }
