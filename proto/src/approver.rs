@@ -9,7 +9,7 @@ use crate::{ClientError, Event, Method};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 /// The longest wait between reconnection attempts.
@@ -34,6 +34,9 @@ pub struct Link {
     /// The name given in `hello`.
     client: &'static str,
     connected: AtomicBool,
+    /// The pid of the keyfobd the approver connection is up with (0: none): requests are
+    /// numbered per daemon, so a number means nothing without it.
+    daemon: AtomicU32,
     pending: Mutex<Vec<ApprovalRequest>>,
 }
 
@@ -44,6 +47,7 @@ impl Link {
             socket,
             client,
             connected: AtomicBool::new(false),
+            daemon: AtomicU32::new(0),
             pending: Mutex::default(),
         }
     }
@@ -51,6 +55,11 @@ impl Link {
     /// Whether the approver connection is up.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
+    }
+
+    /// The pid of the keyfobd the approver connection is up with, while it is.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        Some(self.daemon.load(Ordering::SeqCst)).filter(|&pid| pid != 0)
     }
 
     /// Requests waiting for a decision, as last heard.
@@ -132,6 +141,8 @@ pub async fn run(link: std::sync::Arc<Link>, tell: impl Fn(Heard) + Send + 'stat
                 started = true;
                 backoff = Duration::from_millis(100);
                 link.set_pending(|p| *p = pending.clone());
+                let pid = c.hello().map_or(0, |h| h.pid);
+                link.daemon.store(pid, Ordering::SeqCst);
                 link.connected.store(true, Ordering::SeqCst);
                 tracing::info!("connected to keyfobd as an approver");
                 tell(Heard::Connection(Connection {
@@ -159,6 +170,7 @@ pub async fn run(link: std::sync::Arc<Link>, tell: impl Fn(Heard) + Send + 'stat
                     }
                 };
                 link.connected.store(false, Ordering::SeqCst);
+                link.daemon.store(0, Ordering::SeqCst);
                 link.set_pending(Vec::clear);
                 tracing::info!(why, "lost keyfobd; reconnecting");
                 tell(Heard::Connection(Connection {

@@ -87,7 +87,10 @@ pub struct AppState {
 
 /// The main window's data.
 #[tauri::command]
-pub async fn snapshot(state: State<'_, AppState>) -> Result<Snapshot, TrayError> {
+pub async fn snapshot(
+    state: State<'_, AppState>,
+    seen: State<'_, crate::ShownBefore>,
+) -> Result<Snapshot, TrayError> {
     let link = &state.link;
     let mut c = link.connect().await?;
     let status = c.call::<Status>(&Empty {}).await?;
@@ -96,6 +99,9 @@ pub async fn snapshot(state: State<'_, AppState>) -> Result<Snapshot, TrayError>
     let keys = c.call::<KeyList>(&Empty {}).await?.keys;
     let approvals = c.call::<ApprovalList>(&Empty {}).await?.approvals;
     let tray = state.tray.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // The approval window shows the first: one the person has not seen yet.
+    let mut pending = link.pending();
+    seen.order(&mut pending);
     Ok(Snapshot {
         connected: link.connected(),
         status,
@@ -103,7 +109,7 @@ pub async fn snapshot(state: State<'_, AppState>) -> Result<Snapshot, TrayError>
         otp,
         keys,
         approvals,
-        pending: link.pending(),
+        pending,
         tray,
     })
 }

@@ -21,7 +21,8 @@ use commands::{AppState, SignInView, TrayMode};
 use daemon::{Heard, Link};
 use keyfob_proto::Event;
 use keyfob_proto::approver;
-use keyfob_proto::methods::{AccountShow, NameParams};
+use keyfob_proto::methods::{AccountShow, ApprovalRequest, NameParams};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -107,16 +108,95 @@ fn report_shown(app: &tauri::AppHandle, ev: &Event) {
 /// running once there is nothing to show.
 struct PromptOnly(AtomicBool);
 
+/// The waiting requests the resident says an app it started has put in front of the person
+/// already (`--prompt --shown DAEMON_PID:3,7`): this app pops no prompt for them, and its
+/// windows list them after the others (they still wait there, and for `keyfob approve`).
+/// Requests are numbered per daemon, so the list holds only for the daemon it names, and
+/// only on this app's first connection: after a reconnection a number may be a new request.
+#[derive(Debug, Default)]
+pub struct ShownBefore(Mutex<Seen>);
+
+impl ShownBefore {
+    fn with<T>(&self, f: impl FnOnce(&mut Seen) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Orders `pending` for the windows: requests new to the person first.
+    pub fn order(&self, pending: &mut [ApprovalRequest]) {
+        self.with(|s| pending.sort_by_key(|r| s.hides(r.id)));
+    }
+}
+
+/// [`ShownBefore`]'s list.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Seen {
+    /// The daemon the numbers are of.
+    daemon: u32,
+    ids: HashSet<u64>,
+    /// The approver connection has come up once.
+    connected_once: bool,
+}
+
+impl Seen {
+    /// From the arguments; a value that is not `PID:ID,…` names none (so all are shown).
+    fn from_args(args: &[String]) -> Self {
+        let parsed = args
+            .iter()
+            .position(|a| a == "--shown")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.split_once(':'))
+            .and_then(|(pid, ids)| {
+                let ids: Option<HashSet<u64>> = ids.split(',').map(|id| id.parse().ok()).collect();
+                Some((pid.parse().ok()?, ids?))
+            });
+        match parsed {
+            Some((daemon, ids)) => Self {
+                daemon,
+                ids,
+                connected_once: false,
+            },
+            None => Self::default(),
+        }
+    }
+
+    /// The approver connection came up with the keyfobd of pid `daemon`.
+    fn connected(&mut self, daemon: Option<u32>) {
+        if self.connected_once || daemon != Some(self.daemon) {
+            self.ids.clear();
+        }
+        self.connected_once = true;
+    }
+
+    /// Whether request `id` was put in front of the person already.
+    fn hides(&self, id: u64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// Whether any of `pending` is new to the person.
+    fn any_new(&self, pending: &[ApprovalRequest]) -> bool {
+        pending.iter().any(|r| !self.hides(r.id))
+    }
+}
+
 fn on_heard(app: &tauri::AppHandle, heard: Heard) {
     match heard {
         Heard::Connection(c) => {
+            let link = &app.state::<AppState>().link;
+            let seen = app.state::<ShownBefore>();
+            let new = seen.with(|s| {
+                // (A lost connection needs nothing: the next connection drops the list.)
+                if c.connected {
+                    s.connected(link.daemon_pid());
+                }
+                s.any_new(&link.pending())
+            });
             let _ = app.emit(CONNECTION, &c);
             // Opened for a request that was answered (or a daemon that went away) before
-            // this app got to it: nothing to show, so nothing stays.
-            let link = &app.state::<AppState>().link;
+            // this app got to it, or for none new to the person: nothing to show, so nothing
+            // stays.
             if app.state::<PromptOnly>().0.load(Ordering::SeqCst)
                 && app.webview_windows().is_empty()
-                && (!c.connected || link.pending().is_empty())
+                && (!c.connected || !new)
             {
                 tracing::info!("opened for a request that needs no one now; leaving");
                 app.exit(0);
@@ -125,6 +205,14 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
         Heard::Event(ev) => {
             let _ = app.emit(EVENT, &ev);
             match &ev {
+                Event::ApprovalRequested(r)
+                    if app.state::<ShownBefore>().with(|s| s.hides(r.id)) =>
+                {
+                    tracing::info!(
+                        id = r.id,
+                        "the person has seen this request already: not prompted for again"
+                    );
+                }
                 Event::ApprovalRequested(_) => match windows::show_approval(app) {
                     // The window lists every waiting request: this one is in front of the
                     // person now (the resident prompts again for one its app never showed).
@@ -232,7 +320,8 @@ fn signin_from_stdin() -> Option<Event> {
 /// - `--hidden` (the login autostart entry): becomes the resident tray icon; on a desktop
 ///   without tray support, the main window instead (there is no other way in);
 /// - `--prompt` (from the resident): the approval prompt for the requests waiting, or with
-///   `--signin` the sign-in read from standard input, and nothing else.
+///   `--signin` the sign-in read from standard input, and nothing else; with `--shown
+///   DAEMON_PID:IDS`, no prompt for the waiting requests an app has shown already.
 pub fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let hidden = args.iter().any(|a| a == "--hidden");
@@ -260,6 +349,13 @@ pub fn run() {
     let signin = (prompt && args.iter().any(|a| a == "--signin"))
         .then(signin_from_stdin)
         .flatten();
+    // Like a sign-in, only the resident says what the person has seen: from anyone else, a
+    // list would keep requests from them.
+    let seen = if prompt && args.iter().any(|a| a == "--shown") && started_by_resident() {
+        Seen::from_args(&args)
+    } else {
+        Seen::default()
+    };
     let link = Arc::new(Link::new(socket, daemon::CLIENT));
     let state = AppState {
         link: link.clone(),
@@ -274,6 +370,7 @@ pub fn run() {
         // A prompt-only app showing a sign-in stays for it.
         .manage(PromptOnly(AtomicBool::new(prompt && signin.is_none())))
         .manage(ReportsShown(prompt))
+        .manage(ShownBefore(Mutex::new(seen)))
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::otp_codes,
@@ -317,4 +414,65 @@ pub fn run() {
         }
     };
     app.run(|_, _| {});
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seen;
+    use keyfob_proto::methods::ApprovalRequest;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_requests_shown_before_are_read_with_their_daemon_and_a_bad_list_hides_nothing() {
+        let seen = Seen::from_args(&args("--prompt --shown 4242:3,7,12 --signin"));
+        assert_eq!(seen.daemon, 4242);
+        assert_eq!(seen.ids, [3, 7, 12].into());
+        for bad in [
+            "--prompt",
+            "--prompt --shown",
+            "--prompt --shown 3,7",
+            "--prompt --shown x:3",
+            "--prompt --shown 4242:3,x",
+            "--prompt --shown 4242:",
+        ] {
+            assert!(Seen::from_args(&args(bad)).ids.is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_list_holds_only_for_its_daemon_and_only_on_the_first_connection() {
+        let mut seen = Seen::from_args(&args("--shown 4242:3"));
+        seen.connected(Some(4242));
+        assert!(seen.hides(3));
+        // The daemon restarted: its request 3 is another.
+        seen.connected(Some(4242));
+        assert!(!seen.hides(3), "a reconnection drops the list");
+
+        let mut other = Seen::from_args(&args("--shown 4242:3"));
+        other.connected(Some(5151));
+        assert!(!other.hides(3), "another daemon's request 3 is new");
+        let mut lost = Seen::from_args(&args("--shown 4242:3"));
+        lost.connected(None);
+        assert!(!lost.hides(3), "no daemon known: nothing hidden");
+    }
+
+    fn request(id: u64) -> ApprovalRequest {
+        serde_json::from_value(serde_json::json!({"id": id, "client": {"pid": 1, "exe": "/bin/sh", "label": "sh", "identified_by": "executable"}, "account": "s", "operation": "secret", "method": "secret.get", "policy": "always", "expires_in_secs": 60})).unwrap()
+    }
+
+    #[test]
+    fn an_app_with_only_requests_shown_before_has_nothing_new_and_lists_new_ones_first() {
+        let shown =
+            super::ShownBefore(std::sync::Mutex::new(Seen::from_args(&args("--shown 9:1"))));
+        shown.with(|s| s.connected(Some(9)));
+        assert!(!shown.with(|s| s.any_new(&[request(1)])));
+        assert!(shown.with(|s| s.any_new(&[request(1), request(2)])));
+        let mut pending = vec![request(1), request(2), request(3)];
+        shown.order(&mut pending);
+        let ids: Vec<u64> = pending.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [2, 3, 1], "the new ones first, in their order");
+    }
 }

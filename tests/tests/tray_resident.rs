@@ -284,20 +284,25 @@ fn a_forged_sign_in_piped_into_the_window_app_is_not_shown() {
 
 /// A sign-in starts just as the window app the tray icon opened is closing: that app never
 /// shows it. The tray icon hears nothing from the app about it (an app reports each sign-in
-/// it shows), so once the app has ended it opens a new one with that sign-in, once. The
-/// window app here is a stand-in installed beside the real tray icon and keyfobd: it records
-/// how it was started, and when opened for a request it stays until the test lets it go,
-/// then ends without showing anything.
+/// it shows), so once the app has ended it opens a new one with that sign-in, once. That new
+/// app is told the request the first app reported showing (`--shown`), so it does not pop
+/// it in front of the person again. The window app here is a stand-in installed beside the
+/// real tray icon and keyfobd: it records how it was started, and when opened for a request
+/// it reports showing it, stays until the test lets it go, then ends.
 #[test]
 fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     let idp = keyfob_e2e::idp::Idp::start(3600);
     let env = TestEnv::new();
     // The built-in policy: a script's secret request waits for a person.
     env.write_config("");
-    // The stand-in: a sign-in handed over is read and logged; otherwise it stays until `go`.
+    // The stand-in: a sign-in handed over is read and logged; otherwise it reports showing
+    // the script's request (a new keyfobd numbers its requests from 1) and stays until `go`.
     let stand_in = StandIn::install(
         &env,
-        "case \" $* \" in *\" --signin \"*)\n  read -r line; echo \"signin $line\" >> '@LOG@'; exit 0 ;;\nesac\nwhile [ ! -e '@GO@' ]; do sleep 0.05; done\n",
+        &format!(
+            "case \" $* \" in *\" --signin \"*)\n  read -r line; echo \"signin $line\" >> '@LOG@'; exit 0 ;;\nesac\nprintf '%s\\n' '{}'\nwhile [ ! -e '@GO@' ]; do sleep 0.05; done\n",
+            REQUEST_1_SHOWN
+        ),
     );
     env.add_account("work", &idp.issuer);
     env.ok_in(&["secret", "set", "s"], "v");
@@ -345,11 +350,20 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
     let ev: serde_json::Value = serde_json::from_str(&handed[0]["signin ".len()..]).unwrap();
     assert_eq!(ev["event"], "signin.started");
     assert_eq!(ev["account"], "work");
+    let status: serde_json::Value =
+        serde_json::from_str(&env.ok(&["daemon", "status", "--json"])).unwrap();
+    let handed_over = log_text
+        .lines()
+        .find(|l| l.starts_with("start ") && l.contains("--signin"))
+        .unwrap_or_else(|| panic!("the sign-in was not handed over with --signin: {log_text}"));
     assert!(
-        log_text.contains("start --prompt --signin"),
-        "the sign-in was not handed over with --signin: {log_text}"
+        handed_over.contains(&format!("--shown {}:1 ", status["pid"])),
+        "the app handed the sign-in was not told the request the person has seen: {log_text}"
     );
 }
+
+/// What a window app prints when it shows request 1: the report the tray icon reads.
+const REQUEST_1_SHOWN: &str = r#"{"event":"approval.requested","id":1,"client":{"pid":1,"exe":"/bin/sh","label":"sh","identified_by":"executable"},"account":"s","operation":"secret","method":"secret.get","policy":"always","expires_in_secs":60}"#;
 
 /// A script's request comes while the window app the tray icon opened for another is
 /// closing, and that app ends without showing it. The tray icon hears from the app which

@@ -107,6 +107,7 @@ async fn work(
                     }
                     // A restarted daemon numbers its requests anew.
                     Heard::Connection(c) if !c.connected => windows.forget_shown(),
+                    Heard::Connection(_) => windows.connected(link.daemon_pid()),
                     _ => {}
                 }
                 menu::refresh(&link).await;

@@ -4,7 +4,9 @@
 //!
 //! A sign-in that starts while the app this program started runs is shown by that app, which
 //! says so on its standard output. One it never reported (the app was closing as the
-//! sign-in started) is handed to the next app, once.
+//! sign-in started) is handed to the next app, once. Requests likewise; and an app started
+//! later (for a sign-in, or another request) is told which waiting requests an app reported
+//! showing (`--shown DAEMON_PID:IDS`), so it does not put those in front of the person again.
 
 use keyfob_proto::Event;
 use keyfob_proto::approver;
@@ -72,6 +74,11 @@ pub struct Windows {
     /// Requests prompted for again already: not again, so an app that fails at once is not
     /// started over and over.
     retried: HashSet<u64>,
+    /// Requests an app it started reported showing: the person has seen them. Only a report
+    /// counts, never a decision to prompt, so a request no app showed is never hidden.
+    seen: HashSet<u64>,
+    /// The pid of the keyfobd whose requests these are (requests are numbered per daemon).
+    daemon: Option<u32>,
 }
 
 impl Windows {
@@ -92,6 +99,16 @@ impl Windows {
             shown: HashSet::new(),
             left: HashSet::new(),
             retried: HashSet::new(),
+            seen: HashSet::new(),
+            daemon: None,
+        }
+    }
+
+    /// The approver connection is up with the keyfobd of pid `daemon`.
+    pub fn connected(&mut self, daemon: Option<u32>) {
+        if self.daemon != daemon {
+            self.forget_shown();
+            self.daemon = daemon;
         }
     }
 
@@ -110,9 +127,9 @@ impl Windows {
         if !self.shown.insert(id) {
             return;
         }
-        let to = match self.hand_over_sign_in() {
+        let to = match self.hand_over_sign_in(Some(id)) {
             Some(to) => to,
-            None => self.prompt(None),
+            None => self.prompt(None, Some(id)),
         };
         if to == Prompt::OursRuns {
             tracing::info!(
@@ -130,6 +147,7 @@ impl Windows {
         self.shown.remove(&id);
         self.left.remove(&id);
         self.retried.remove(&id);
+        self.seen.remove(&id);
     }
 
     /// The daemon went away: the requests it numbered, and its sign-ins, are gone with it.
@@ -137,6 +155,8 @@ impl Windows {
         self.shown.clear();
         self.left.clear();
         self.retried.clear();
+        self.seen.clear();
+        self.daemon = None;
         // Reports name the old daemon's requests; a new one numbers its own from 1.
         self.reported
             .lock()
@@ -149,7 +169,7 @@ impl Windows {
     pub fn sign_in(&mut self, started: &Event) {
         // Only the app this program started says what it showed; an app the person opened
         // shows it too, but this program cannot hear whether it did.
-        let ours_shows = self.prompt(Some(started)) == Prompt::OursRuns;
+        let ours_shows = self.prompt(Some(started), None) == Prompt::OursRuns;
         if ours_shows {
             tracing::info!("a sign-in started while the window app runs: that app shows it");
         }
@@ -164,13 +184,14 @@ impl Windows {
     /// A sign-in that started while the app this program started ran, and that it never
     /// showed, gets an app of its own (if none of ours runs). False when there is none.
     pub fn prompt_unshown_sign_in(&mut self) -> bool {
-        self.hand_over_sign_in().is_some()
+        self.hand_over_sign_in(None).is_some()
     }
 
-    /// [`Self::prompt_unshown_sign_in`], saying what became of it.
-    fn hand_over_sign_in(&mut self) -> Option<Prompt> {
+    /// [`Self::prompt_unshown_sign_in`], for an app that is also to show request `new`,
+    /// saying what became of it.
+    fn hand_over_sign_in(&mut self, new: Option<u64>) -> Option<Prompt> {
         let ev = self.signins.first_unshown()?;
-        let to = self.prompt(Some(&ev));
+        let to = self.prompt(Some(&ev), new);
         if to == Prompt::Started {
             tracing::info!("handed a sign-in no window app showed to a new one");
             self.signins.shown(&ev);
@@ -198,9 +219,39 @@ impl Windows {
         false
     }
 
+    /// `--shown`'s value for an app started now, for request `new` or none: the daemon's pid
+    /// and the waiting requests an app reported showing, but `new`. None when there are none
+    /// (or the daemon is not known: then the app shows every waiting request).
+    fn shown_arg(&self, new: Option<u64>) -> Option<String> {
+        let daemon = self.daemon?;
+        let mut ids: Vec<u64> = self.seen.iter().copied().collect();
+        // An app that has ended may have reported more than is read yet.
+        for ev in self
+            .reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            if let Event::ApprovalRequested(r) = ev
+                && self.shown.contains(&r.id)
+            {
+                ids.push(r.id);
+            }
+        }
+        ids.retain(|&id| Some(id) != new);
+        ids.sort_unstable();
+        ids.dedup();
+        (!ids.is_empty()).then(|| {
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            format!("{daemon}:{}", ids.join(","))
+        })
+    }
+
     /// Makes sure a window app shows what waits: a running one does by itself; otherwise one
-    /// starts with `--prompt` (and with `--signin`, the sign-in on its standard input).
-    fn prompt(&mut self, signin: Option<&Event>) -> Prompt {
+    /// starts with `--prompt` (and with `--signin`, the sign-in on its standard input). It is
+    /// told with `--shown` which waiting requests the person has seen already, so an app
+    /// started for a sign-in or for request `new` does not put those in front of them again.
+    fn prompt(&mut self, signin: Option<&Event>, new: Option<u64>) -> Prompt {
         if self.ours_running() {
             return Prompt::OursRuns;
         }
@@ -224,6 +275,9 @@ impl Windows {
         let mut cmd = self.window_app();
         // It reports on its standard output each sign-in it shows.
         cmd.arg("--prompt").stdout(Stdio::piped());
+        if let Some(seen) = self.shown_arg(new) {
+            cmd.args(["--shown", &seen]);
+        }
         let line = signin.and_then(|ev| serde_json::to_string(ev).ok());
         if line.is_some() {
             cmd.arg("--signin").stdin(Stdio::piped());
@@ -300,9 +354,13 @@ impl Windows {
                 std::mem::take(&mut *self.reported.lock().unwrap_or_else(|e| e.into_inner()));
             for ev in &reported {
                 match ev {
-                    Event::ApprovalRequested(r) => {
+                    // Reports of a request answered since (or of a daemon gone since) are
+                    // of no request waiting.
+                    Event::ApprovalRequested(r) if self.shown.contains(&r.id) => {
                         self.left.remove(&r.id);
+                        self.seen.insert(r.id);
                     }
+                    Event::ApprovalRequested(_) => {}
                     ev => self.signins.shown(ev),
                 }
             }
@@ -477,6 +535,48 @@ mod tests {
         assert_eq!(s.first_unshown(), Some(started("work", "BBBB-BBBB")));
         s.shown(&started("work", "BBBB-BBBB"));
         assert_eq!(s.first_unshown(), None, "the replaced one is not handed on");
+    }
+
+    fn request(id: u64) -> Event {
+        serde_json::from_value(serde_json::json!({"event": "approval.requested", "id": id, "client": {"pid": 1, "exe": "/bin/sh", "label": "sh", "identified_by": "executable"}, "account": "s", "operation": "secret", "method": "secret.get", "policy": "always", "expires_in_secs": 60})).unwrap()
+    }
+
+    #[test]
+    fn an_app_is_told_only_the_waiting_requests_an_app_reported_showing_and_of_which_daemon() {
+        let mut w = Windows::new(Path::new("/nonexistent/agent.sock"), false);
+        w.shown.extend([3, 7]);
+        w.seen.extend([3, 7]);
+        assert_eq!(w.shown_arg(None), None, "no daemon known: nothing hidden");
+        w.connected(Some(4242));
+        assert_eq!(w.shown_arg(None), None, "a new daemon: nothing seen yet");
+        // Prompted for: 3, 7 and 12; reported shown by an app: 3 and 7.
+        w.shown.extend([3, 7, 12]);
+        w.seen.extend([7, 3]);
+        assert_eq!(
+            w.shown_arg(None).as_deref(),
+            Some("4242:3,7"),
+            "12 was never reported shown"
+        );
+        assert_eq!(
+            w.shown_arg(Some(7)).as_deref(),
+            Some("4242:3"),
+            "not the request the app is started for"
+        );
+        // Reported by an app that has ended, not read yet: counts too.
+        w.reported.lock().unwrap().push(request(12));
+        assert_eq!(w.shown_arg(None).as_deref(), Some("4242:3,7,12"));
+        w.resolved(3);
+        w.resolved(12);
+        assert_eq!(
+            w.shown_arg(None).as_deref(),
+            Some("4242:7"),
+            "answered requests wait no more"
+        );
+        // The daemon went away: its numbers mean nothing to the next.
+        w.forget_shown();
+        w.connected(Some(5151));
+        w.shown.insert(7);
+        assert_eq!(w.shown_arg(None), None);
     }
 
     #[tokio::test]
