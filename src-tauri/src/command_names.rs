@@ -12,4 +12,5 @@ pub const COMMANDS: &[&str] = &[
     "lock",
     "unlock",
     "current_signin",
+    "request_shown",
 ];

@@ -99,7 +99,8 @@ pub async fn snapshot(
     let keys = c.call::<KeyList>(&Empty {}).await?.keys;
     let approvals = c.call::<ApprovalList>(&Empty {}).await?.approvals;
     let tray = state.tray.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    // The approval window shows the first: one the person has not seen yet.
+    // The approval window shows the first: one the person has not seen yet. (One that arrives
+    // while it is open joins the end of its queue.)
     let mut pending = link.pending();
     seen.order(&mut pending);
     Ok(Snapshot {
@@ -122,6 +123,15 @@ pub async fn otp_codes(
     names: Vec<String>,
 ) -> Result<Vec<OtpCodeView>, TrayError> {
     crate::actions::otp_codes(&state.link, names).await
+}
+
+/// The approval window has put request `id` in front of the person (it shows one at a time):
+/// reported to the tray icon that started this app, which counts it as seen.
+#[tauri::command]
+pub fn request_shown(app: tauri::AppHandle, state: State<'_, AppState>, id: u64) {
+    if let Some(r) = state.link.pending().into_iter().find(|r| r.id == id) {
+        crate::report_shown(&app, &keyfob_proto::Event::ApprovalRequested(r));
+    }
 }
 
 /// Answers an approval request.

@@ -87,9 +87,10 @@ async fn signin_from_event(app: &tauri::AppHandle, ev: &Event) {
     let _ = app.emit_to("signin", "keyfob://signin-view", ());
 }
 
-/// Started by the resident (`--prompt`): each sign-in and approval request shown is reported
-/// on standard output, one JSON line, so the resident can tell one this app never showed (it
-/// came as the app was closing) and hand it to another.
+/// Started by the resident (`--prompt`): each sign-in shown, and each approval request the
+/// approval window puts on screen, is reported on standard output, one JSON line, so the
+/// resident can tell one this app never showed (it came as the app was closing, or waited
+/// behind another until the window closed) and hand it to another.
 struct ReportsShown(bool);
 
 fn report_shown(app: &tauri::AppHandle, ev: &Event) {
@@ -213,11 +214,9 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
                         "the person has seen this request already: not prompted for again"
                     );
                 }
-                Event::ApprovalRequested(_) => match windows::show_approval(app) {
-                    // The window lists every waiting request: this one is in front of the
-                    // person now (the resident prompts again for one its app never showed).
-                    Ok(()) => report_shown(app, &ev),
-                    Err(e) => {
+                // The window reports each request as it puts it on screen (`request_shown`).
+                Event::ApprovalRequested(_) => {
+                    if let Err(e) = windows::show_approval(app) {
                         tracing::warn!(error = %e, "cannot show the approval window");
                         // Opened for this prompt alone: an app showing nothing would keep
                         // the resident from opening another.
@@ -227,7 +226,7 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
                             app.exit(1);
                         }
                     }
-                },
+                }
                 // The last request is answered: the prompt goes, web process and all.
                 Event::ApprovalResolved { .. }
                     if app.state::<AppState>().link.pending().is_empty() =>
@@ -383,6 +382,7 @@ pub fn run() {
             commands::audit_tail,
             commands::lock,
             commands::unlock,
+            commands::request_shown,
             current_signin,
         ])
         .setup(move |app| {

@@ -356,8 +356,14 @@ fn a_sign_in_started_as_the_prompt_app_closed_gets_an_app_of_its_own() {
         .lines()
         .find(|l| l.starts_with("start ") && l.contains("--signin"))
         .unwrap_or_else(|| panic!("the sign-in was not handed over with --signin: {log_text}"));
-    assert!(
-        handed_over.contains(&format!("--shown {}:1 ", status["pid"])),
+    let args: Vec<&str> = handed_over.split_whitespace().collect();
+    let shown = args
+        .iter()
+        .position(|a| *a == "--shown")
+        .and_then(|i| args.get(i + 1));
+    assert_eq!(
+        shown,
+        Some(&format!("{}:1", status["pid"]).as_str()),
         "the app handed the sign-in was not told the request the person has seen: {log_text}"
     );
 }

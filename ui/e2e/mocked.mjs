@@ -98,6 +98,35 @@ test("an approval click sends the right decision, and keys answer too", async ()
   await context.close();
 });
 
+test("the approval window says which request it puts in front of the person, each once", async () => {
+  const { page, context, errors } = await open(
+    "#approval",
+    `() => ({
+      snapshot: { connected: true, status: ${JSON.stringify(STATUS)}, accounts: [], otp: [], keys: [], approvals: [],
+        pending: [${JSON.stringify(REQUEST)}, ${JSON.stringify({ ...REQUEST, id: 8, account: "home" })}],
+        tray: { available: true } },
+      decide: null,
+      request_shown: null,
+    })`,
+  );
+  const shown = async (n) => {
+    await page.waitForFunction((n) => window.__calls.filter((c) => c.cmd === "request_shown").length >= n, n);
+    return calls(page, "request_shown");
+  };
+  await page.waitForSelector("text=1 of 2 requests");
+  assert.equal(await page.textContent("#account"), "work");
+  // Only the request on screen: the one waiting behind it has not been seen.
+  assert.deepEqual(await shown(1), [{ id: 7 }]);
+  // A third arrives and the prompt is drawn again: request 7 is not said twice.
+  await page.evaluate((r) => window.__emit("keyfob://event", { event: "approval.requested", ...r }), { ...REQUEST, id: 9 });
+  await page.waitForSelector("text=1 of 3 requests");
+  await page.click("#choice-once");
+  await page.waitForFunction(() => document.querySelector("#account")?.textContent === "home");
+  assert.deepEqual(await shown(2), [{ id: 7 }, { id: 8 }]);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("a device sign-in shows its code and QR code, copies the code, and reports the outcome", async () => {
   const { page, context, errors } = await open(
     "#signin",

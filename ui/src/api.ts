@@ -23,6 +23,8 @@ export const decide = (id: number, decision: Decision) =>
 export const signIn = (account: string, browser = false) =>
   invoke<LoginStarted>("sign_in", { account, browser });
 export const currentSignIn = () => invoke<SignInView | null>("current_signin");
+/** The approval window has put request `id` in front of the person. */
+export const requestShown = (id: number) => invoke<void>("request_shown", { id });
 export const signOut = (account: string) => invoke<LogoutResult>("sign_out", { account });
 export const openUrl = (url: string) => invoke<void>("open_url", { url });
 export const revokeKey = (name: string) => invoke<void>("revoke_key", { name });

@@ -56,7 +56,7 @@ pub struct Windows {
     /// One it started that has ended, until its reports are read.
     ended: Option<Ours>,
     /// The sign-ins and requests the apps it started reported shown, not yet taken.
-    reported: Arc<Mutex<Vec<Event>>>,
+    reported: Arc<Mutex<Reports>>,
     /// Sign-ins started and not finished.
     signins: SignIns,
     /// Waiting for window apps it did not start to end.
@@ -157,11 +157,12 @@ impl Windows {
         self.retried.clear();
         self.seen.clear();
         self.daemon = None;
-        // Reports name the old daemon's requests; a new one numbers its own from 1.
-        self.reported
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|ev| !matches!(ev, Event::ApprovalRequested(_)));
+        // Reports name the old daemon's requests and sign-ins (a new one numbers its requests
+        // from 1), also those its apps' readers have yet to read.
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        reported.daemon += 1;
+        reported.events.clear();
+        drop(reported);
         self.signins = SignIns::default();
     }
 
@@ -230,6 +231,7 @@ impl Windows {
             .reported
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .events
             .iter()
         {
             if let Event::ApprovalRequested(r) = ev
@@ -273,7 +275,7 @@ impl Windows {
             Err(e) => tracing::warn!(error = %e, "cannot tell whether a window app runs"),
         }
         let mut cmd = self.window_app();
-        // It reports on its standard output each sign-in it shows.
+        // It reports on its standard output each sign-in and request it shows.
         cmd.arg("--prompt").stdout(Stdio::piped());
         if let Some(seen) = self.shown_arg(new) {
             cmd.args(["--shown", &seen]);
@@ -292,10 +294,14 @@ impl Windows {
                         let _ = stdin.write_all(format!("{line}\n").as_bytes()).await;
                     });
                 }
-                let reader = child
-                    .stdout
-                    .take()
-                    .map(|out| tokio::spawn(read_reports(out, Arc::clone(&self.reported))));
+                let reader = child.stdout.take().map(|out| {
+                    let daemon = self
+                        .reported
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .daemon;
+                    tokio::spawn(read_reports(out, Arc::clone(&self.reported), daemon))
+                });
                 self.child = Some(Ours {
                     child,
                     reader,
@@ -350,8 +356,13 @@ impl Windows {
                 reader.abort();
             }
             self.ended = None;
-            let reported =
-                std::mem::take(&mut *self.reported.lock().unwrap_or_else(|e| e.into_inner()));
+            let reported = std::mem::take(
+                &mut self
+                    .reported
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .events,
+            );
             for ev in &reported {
                 match ev {
                     // Reports of a request answered since (or of a daemon gone since) are
@@ -443,10 +454,24 @@ impl SignIns {
     }
 }
 
-/// Reads a window app's reports: one `signin.started` event per line. Anything else it (or
-/// a library in it) prints is no report: lines that are not such an event, or too long to
-/// be one, are skipped, and reading goes on until its output ends.
-async fn read_reports(out: tokio::process::ChildStdout, reported: Arc<Mutex<Vec<Event>>>) {
+/// What the window apps it started reported showing, not yet taken.
+#[derive(Debug, Default)]
+struct Reports {
+    /// Counts the daemons gone: a report read for an app started before the last one went
+    /// names that daemon's requests, and is dropped (failing toward showing).
+    daemon: u64,
+    events: Vec<Event>,
+}
+
+/// Reads a window app's reports: one `signin.started` or `approval.requested` event per line,
+/// about the keyfobd counted `daemon` in [`Reports`]. Anything else it (or a library in it)
+/// prints is no report: lines that are not such an event, or too long to be one, are
+/// skipped, and reading goes on until its output ends (so the app never blocks writing).
+async fn read_reports(
+    out: tokio::process::ChildStdout,
+    reported: Arc<Mutex<Reports>>,
+    daemon: u64,
+) {
     use tokio::io::AsyncReadExt as _;
     let mut r = tokio::io::BufReader::new(out);
     let mut line = Vec::new();
@@ -468,18 +493,16 @@ async fn read_reports(out: tokio::process::ChildStdout, reported: Arc<Mutex<Vec<
                 serde_json::from_slice(&line)
         {
             let mut r = reported.lock().unwrap_or_else(|e| e.into_inner());
-            // Counted apart: an app reports every waiting request at each (re)connection, and
-            // those must not crowd out the sign-ins.
+            // Counted apart: requests must not crowd out the sign-ins.
             let asks = |ev: &Event| matches!(ev, Event::ApprovalRequested(_));
-            let kept = r.iter().filter(|e| asks(e) == asks(&ev)).count();
-            if kept
-                < if asks(&ev) {
-                    MAX_REQUEST_REPORTS
-                } else {
-                    MAX_REPORTS
-                }
-            {
-                r.push(ev);
+            let kept = r.events.iter().filter(|e| asks(e) == asks(&ev)).count();
+            let room = if asks(&ev) {
+                MAX_REQUEST_REPORTS
+            } else {
+                MAX_REPORTS
+            };
+            if r.daemon == daemon && kept < room {
+                r.events.push(ev);
             }
         }
         rest_of_long_line = !whole;
@@ -563,7 +586,7 @@ mod tests {
             "not the request the app is started for"
         );
         // Reported by an app that has ended, not read yet: counts too.
-        w.reported.lock().unwrap().push(request(12));
+        w.reported.lock().unwrap().events.push(request(12));
         assert_eq!(w.shown_arg(None).as_deref(), Some("4242:3,7,12"));
         w.resolved(3);
         w.resolved(12);
@@ -602,16 +625,34 @@ mod tests {
         assert_eq!(reports_of(&script).await, vec![ev]);
     }
 
+    #[tokio::test]
+    async fn a_report_read_after_its_daemon_went_away_is_dropped() {
+        let report = serde_json::to_string(&request(1)).unwrap();
+        let script = format!("printf '%s\\n' '{report}'");
+        assert_eq!(reports_of(&script).await, vec![request(1)]);
+        // The reader started while daemon 0 ran; daemon 1 runs now, and its request 1 is
+        // another.
+        assert_eq!(reports_about(&script, 0, 1).await, vec![]);
+    }
+
     /// What `read_reports` keeps of the output of the shell command `script`.
     async fn reports_of(script: &str) -> Vec<Event> {
+        reports_about(script, 0, 0).await
+    }
+
+    /// [`reports_of`], for a reader started for daemon `started` while daemon `now` runs.
+    async fn reports_about(script: &str, started: u64, now: u64) -> Vec<Event> {
         let mut child = Command::new("sh")
             .args(["-c", script])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let reported = Arc::default();
-        read_reports(child.stdout.take().unwrap(), Arc::clone(&reported)).await;
+        let reported = Arc::new(Mutex::new(Reports {
+            daemon: now,
+            events: Vec::new(),
+        }));
+        read_reports(child.stdout.take().unwrap(), Arc::clone(&reported), started).await;
         let _ = child.wait().await;
-        std::mem::take(&mut *reported.lock().unwrap())
+        std::mem::take(&mut reported.lock().unwrap().events)
     }
 }

@@ -6,6 +6,8 @@ import type { ApprovalRequest } from "../wire";
 
 let queue: ApprovalRequest[] = [];
 let error = "";
+/** Requests put in front of the person, each said once: the tray icon counts those as seen. */
+const told = new Set<number>();
 
 function render() {
   const req = queue[0];
@@ -73,6 +75,11 @@ function render() {
     ),
   );
   (document.getElementById("choice-once") as HTMLButtonElement | null)?.focus();
+  if (!told.has(req.id)) {
+    told.add(req.id);
+    // Only the request on screen counts as seen, not one waiting behind it ("1 of 2").
+    void api.requestShown(req.id).catch(() => {});
+  }
 }
 
 function onKey(e: KeyboardEvent) {
