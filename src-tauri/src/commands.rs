@@ -68,11 +68,38 @@ pub struct SignInView {
     pub qr_svg: Option<String>,
 }
 
+/// A waiting request as a window shows it: its number, and who asks for what. A command acts
+/// on the waiting request only while it still matches, since after keyfobd restarts the same
+/// number may be another program's request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, ts_rs::TS)]
+pub struct RequestKey {
+    /// The request's number.
+    pub id: u64,
+    /// The asking process.
+    pub client_pid: i32,
+    /// The account, entry or secret it asks for.
+    pub account: String,
+    /// The method it called.
+    pub method: String,
+}
+
+impl RequestKey {
+    /// The request among `pending` that this names, if it still waits.
+    pub fn find(&self, pending: Vec<ApprovalRequest>) -> Option<ApprovalRequest> {
+        pending.into_iter().find(|r| {
+            r.id == self.id
+                && r.client.pid == self.client_pid
+                && r.account == self.account
+                && r.method == self.method
+        })
+    }
+}
+
 /// A decision from the approval window.
 #[derive(Debug, Clone, serde::Deserialize, ts_rs::TS)]
 pub struct DecideArgs {
-    /// The request.
-    pub id: u64,
+    /// The request, as the window shows it.
+    pub request: RequestKey,
     /// The answer.
     pub decision: Decision,
 }
@@ -125,22 +152,27 @@ pub async fn otp_codes(
     crate::actions::otp_codes(&state.link, names).await
 }
 
-/// The approval window has put request `id` in front of the person (it shows one at a time):
+/// The approval window has put `request` in front of the person (it shows one at a time):
 /// reported to the tray icon that started this app, which counts it as seen.
 #[tauri::command]
-pub fn request_shown(app: tauri::AppHandle, state: State<'_, AppState>, id: u64) {
-    if let Some(r) = state.link.pending().into_iter().find(|r| r.id == id) {
+pub fn request_shown(app: tauri::AppHandle, state: State<'_, AppState>, request: RequestKey) {
+    if let Some(r) = request.find(state.link.pending()) {
         crate::report_shown(&app, &keyfob_proto::Event::ApprovalRequested(r));
     }
 }
 
-/// Answers an approval request.
+/// Answers an approval request: the one the window shows, and no other that has its number.
 #[tauri::command]
 pub async fn decide(state: State<'_, AppState>, args: DecideArgs) -> Result<(), TrayError> {
+    let Some(r) = args.request.find(state.link.pending()) else {
+        return Err(TrayError::Invalid {
+            message: "this request is no longer waiting: it was already answered, timed out, or keyfobd restarted".into(),
+        });
+    };
     state
         .link
         .call::<ApprovalDecide>(&DecideParams {
-            id: args.id,
+            id: r.id,
             decision: args.decision,
         })
         .await?;
@@ -243,4 +275,38 @@ pub async fn unlock(
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestKey;
+    use keyfob_proto::methods::ApprovalRequest;
+
+    fn request(id: u64, pid: i32, account: &str, method: &str) -> ApprovalRequest {
+        serde_json::from_value(serde_json::json!({"id": id, "client": {"pid": pid, "exe": "/bin/sh", "label": "sh", "identified_by": "executable"}, "account": account, "operation": "token", "method": method, "policy": "always", "expires_in_secs": 60})).unwrap()
+    }
+
+    #[test]
+    fn an_answer_to_a_gone_daemons_request_does_not_reach_another_request_with_its_number() {
+        let on_screen = RequestKey {
+            id: 1,
+            client_pid: 100,
+            account: "work".into(),
+            method: "token.get".into(),
+        };
+        // keyfobd restarted: its request 1 is another program's, or for another account or
+        // method.
+        for other in [
+            request(1, 200, "work", "token.get"),
+            request(1, 100, "bank", "token.get"),
+            request(1, 100, "work", "secret.get"),
+        ] {
+            assert!(on_screen.find(vec![other]).is_none());
+        }
+        let found = on_screen.find(vec![
+            request(2, 100, "work", "token.get"),
+            request(1, 100, "work", "token.get"),
+        ]);
+        assert_eq!(found.map(|r| (r.id, r.client.pid)), Some((1, 100)));
+    }
 }

@@ -202,6 +202,14 @@ fn on_heard(app: &tauri::AppHandle, heard: Heard) {
                 tracing::info!("opened for a request that needs no one now; leaving");
                 app.exit(0);
             }
+            // The daemon went away, and its requests with it. A prompt still showing them
+            // would answer a restarted daemon's requests that reuse their numbers; the next
+            // connection's requests get a prompt of their own.
+            if !c.connected
+                && let Some(w) = app.get_webview_window("approval")
+            {
+                let _ = w.destroy();
+            }
         }
         Heard::Event(ev) => {
             let _ = app.emit(EVENT, &ev);

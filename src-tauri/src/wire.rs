@@ -42,6 +42,7 @@ pub fn typescript() -> String {
         Snapshot::decl(),
         OtpCodeView::decl(),
         SignInView::decl(),
+        RequestKey::decl(),
         DecideArgs::decl(),
     ];
     let mut out = String::from(HEADER);

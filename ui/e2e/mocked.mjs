@@ -85,7 +85,8 @@ test("an approval click sends the right decision, and keys answer too", async ()
   await page.selectOption("#duration", String(8 * 3600));
   await page.click("#choice-for");
   await page.waitForSelector("text=No requests waiting");
-  assert.deepEqual(await calls(page, "decide"), [{ args: { id: 7, decision: { decision: "allow_for", secs: 28800 } } }]);
+  const key = (r) => ({ id: r.id, client_pid: r.client.pid, account: r.account, method: r.method });
+  assert.deepEqual(await calls(page, "decide"), [{ args: { request: key(REQUEST), decision: { decision: "allow_for", secs: 28800 } } }]);
 
   // A second request arrives: the prompt comes back; "d" denies it from the keyboard.
   await page.evaluate((r) => window.__emit("keyfob://event", { event: "approval.requested", ...r }), { ...REQUEST, id: 8 });
@@ -93,7 +94,7 @@ test("an approval click sends the right decision, and keys answer too", async ()
   await page.keyboard.press("d");
   await page.waitForSelector("text=No requests waiting");
   const decided = await calls(page, "decide");
-  assert.deepEqual(decided[1], { args: { id: 8, decision: { decision: "deny" } } });
+  assert.deepEqual(decided[1], { args: { request: key({ ...REQUEST, id: 8 }), decision: { decision: "deny" } } });
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -116,13 +117,14 @@ test("the approval window says which request it puts in front of the person, eac
   await page.waitForSelector("text=1 of 2 requests");
   assert.equal(await page.textContent("#account"), "work");
   // Only the request on screen: the one waiting behind it has not been seen.
-  assert.deepEqual(await shown(1), [{ id: 7 }]);
+  const key = (r) => ({ request: { id: r.id, client_pid: r.client.pid, account: r.account, method: r.method } });
+  assert.deepEqual(await shown(1), [key(REQUEST)]);
   // A third arrives and the prompt is drawn again: request 7 is not said twice.
   await page.evaluate((r) => window.__emit("keyfob://event", { event: "approval.requested", ...r }), { ...REQUEST, id: 9 });
   await page.waitForSelector("text=1 of 3 requests");
   await page.click("#choice-once");
   await page.waitForFunction(() => document.querySelector("#account")?.textContent === "home");
-  assert.deepEqual(await shown(2), [{ id: 7 }, { id: 8 }]);
+  assert.deepEqual(await shown(2), [key(REQUEST), key({ ...REQUEST, id: 8, account: "home" })]);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -3,12 +3,14 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   AccountInfo,
+  ApprovalRequest,
   Connection,
   Decision,
   Event,
   LoginStarted,
   LogoutResult,
   OtpCodeView,
+  RequestKey,
   SignInView,
   Snapshot,
   TrayError,
@@ -18,13 +20,20 @@ export type { AccountInfo };
 
 export const snapshot = () => invoke<Snapshot>("snapshot");
 export const otpCodes = (names: string[]) => invoke<OtpCodeView[]>("otp_codes", { names });
-export const decide = (id: number, decision: Decision) =>
-  invoke<void>("decide", { args: { id, decision } });
+/** A waiting request as the window shows it: commands act on it only while it still matches. */
+export const keyOf = (r: ApprovalRequest): RequestKey => ({
+  id: r.id,
+  client_pid: r.client.pid,
+  account: r.account,
+  method: r.method,
+});
+export const decide = (r: ApprovalRequest, decision: Decision) =>
+  invoke<void>("decide", { args: { request: keyOf(r), decision } });
 export const signIn = (account: string, browser = false) =>
   invoke<LoginStarted>("sign_in", { account, browser });
 export const currentSignIn = () => invoke<SignInView | null>("current_signin");
-/** The approval window has put request `id` in front of the person. */
-export const requestShown = (id: number) => invoke<void>("request_shown", { id });
+/** The approval window has put request `r` in front of the person. */
+export const requestShown = (r: ApprovalRequest) => invoke<void>("request_shown", { request: keyOf(r) });
 export const signOut = (account: string) => invoke<LogoutResult>("sign_out", { account });
 export const openUrl = (url: string) => invoke<void>("open_url", { url });
 export const revokeKey = (name: string) => invoke<void>("revoke_key", { name });

@@ -571,11 +571,29 @@ started: LoginStarted,
  */
 qr_svg?: string, };
 
-export type DecideArgs = { 
+export type RequestKey = { 
 /**
- * The request.
+ * The request's number.
  */
 id: number, 
+/**
+ * The asking process.
+ */
+client_pid: number, 
+/**
+ * The account, entry or secret it asks for.
+ */
+account: string, 
+/**
+ * The method it called.
+ */
+method: string, };
+
+export type DecideArgs = { 
+/**
+ * The request, as the window shows it.
+ */
+request: RequestKey, 
 /**
  * The answer.
  */

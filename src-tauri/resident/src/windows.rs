@@ -363,27 +363,7 @@ impl Windows {
                     .unwrap_or_else(|e| e.into_inner())
                     .events,
             );
-            for ev in &reported {
-                match ev {
-                    // Reports of a request answered since (or of a daemon gone since) are
-                    // of no request waiting.
-                    Event::ApprovalRequested(r) if self.shown.contains(&r.id) => {
-                        self.left.remove(&r.id);
-                        self.seen.insert(r.id);
-                    }
-                    Event::ApprovalRequested(_) => {}
-                    ev => self.signins.shown(ev),
-                }
-            }
-            // Requests left to it that it never showed (they came as it was closing, or it
-            // failed): prompted for again, once.
-            let mut again = 0;
-            for id in std::mem::take(&mut self.left) {
-                if self.retried.insert(id) {
-                    self.shown.remove(&id);
-                    again += 1;
-                }
-            }
+            let again = self.settle(&reported);
             // Logged last: what it reported and what is prompted for again are settled.
             tracing::info!(
                 shown = reported.len(),
@@ -395,6 +375,36 @@ impl Windows {
         } else {
             std::future::pending::<()>().await;
         }
+    }
+
+    /// Takes what an app that ended reported showing, and says how many of the requests left
+    /// to it it never showed (they came as it was closing, waited behind another, or it
+    /// failed) are prompted for again. Each once, so an app that fails at once is not started
+    /// over and over; again after an app that put a new request in front of the person, as
+    /// the rest may have waited behind it (each such app is one more request seen, so the apps
+    /// stay as few as the requests).
+    fn settle(&mut self, reported: &[Event]) -> usize {
+        let mut progress = false;
+        for ev in reported {
+            match ev {
+                // Reports of a request answered since (or of a daemon gone since) are of no
+                // request waiting.
+                Event::ApprovalRequested(r) if self.shown.contains(&r.id) => {
+                    self.left.remove(&r.id);
+                    progress |= self.seen.insert(r.id);
+                }
+                Event::ApprovalRequested(_) => {}
+                ev => self.signins.shown(ev),
+            }
+        }
+        let mut again = 0;
+        for id in std::mem::take(&mut self.left) {
+            if self.retried.insert(id) || progress {
+                self.shown.remove(&id);
+                again += 1;
+            }
+        }
+        again
     }
 }
 
@@ -600,6 +610,32 @@ mod tests {
         w.connected(Some(5151));
         w.shown.insert(7);
         assert_eq!(w.shown_arg(None), None);
+    }
+
+    #[test]
+    fn requests_waiting_behind_the_one_shown_are_prompted_for_again_while_apps_show_new_ones() {
+        let mut w = Windows::new(Path::new("/nonexistent/agent.sock"), false);
+        w.connected(Some(4242));
+        // An app was left requests 1, 2 and 3; it showed 1, and the person closed it.
+        w.shown.extend([1, 2, 3]);
+        w.left.extend([1, 2, 3]);
+        assert_eq!(w.settle(&[request(1)]), 2);
+        assert!(w.seen.contains(&1) && !w.shown.contains(&2) && !w.shown.contains(&3));
+        // The next app is left 2 and 3, shows 2 (3 waits behind it), and is closed: 3 was
+        // prompted for again once already, but this app put a new request in front of the
+        // person, so 3 gets another.
+        w.shown.extend([2, 3]);
+        w.left.extend([2, 3]);
+        assert_eq!(w.settle(&[request(2)]), 1);
+        // An app that shows nothing new (it fails, or shows only what was seen) ends the
+        // retries.
+        w.shown.insert(3);
+        w.left.insert(3);
+        assert_eq!(w.settle(&[request(2)]), 0);
+        assert!(
+            w.shown.contains(&3),
+            "3 waits, for keyfob approve or the main window"
+        );
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ function render() {
   ) as HTMLSelectElement;
   const answer = async (choice: ChoiceId) => {
     try {
-      await api.decide(req.id, decisionFor(choice, Number(select.value)));
+      await api.decide(req, decisionFor(choice, Number(select.value)));
       queue = queue.filter((r) => r.id !== req.id);
       error = "";
     } catch (e) {
@@ -75,10 +75,11 @@ function render() {
     ),
   );
   (document.getElementById("choice-once") as HTMLButtonElement | null)?.focus();
-  if (!told.has(req.id)) {
+  // Only the request on screen counts as seen: not one waiting behind it ("1 of 2"), nor one
+  // drawn while the window is minimised (it is said when the window shows again).
+  if (!told.has(req.id) && document.visibilityState === "visible") {
     told.add(req.id);
-    // Only the request on screen counts as seen, not one waiting behind it ("1 of 2").
-    void api.requestShown(req.id).catch(() => {});
+    void api.requestShown(req).catch(() => {});
   }
 }
 
@@ -95,6 +96,9 @@ function onKey(e: KeyboardEvent) {
 export async function approvalView() {
   document.title = "Keyfob: approve access?";
   document.addEventListener("keydown", onKey);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") render();
+  });
   await api.onEvent((ev) => {
     if (ev.event === "approval.requested") {
       if (!queue.some((r) => r.id === ev.id)) queue.push(ev);
