@@ -204,6 +204,33 @@ test("a sign-in started by a script shows its code in the sign-in window", async
   assert.equal((await login.done).code, 0);
 });
 
+test("a prompt open when keyfobd restarts does not show or answer the new daemon's request that reuses its number", async () => {
+  // keyfobd numbers requests from 1 each time it starts: restart it, so the next request is 1.
+  const restart = async () => {
+    daemon.kill("SIGTERM");
+    await daemon.done;
+    await startDaemon();
+    await windowFor("#main");
+    await until("the app to reconnect", async () => (await text("#connection")) === "connected");
+  };
+  await windowFor("#main");
+  await restart();
+  // This program's request 1 is on the prompt when keyfobd goes away.
+  const first = start(exe("keyfob"), ["token", "work"]);
+  await windowFor("#approval");
+  await until("the first request", async () => /node/.test(await text("#client")));
+  await restart();
+  await first.done;
+  // Another program's request is the new daemon's request 1: the prompt shows it, not the
+  // gone one, and the answer given there serves it.
+  const second = start("sh", ["-c", `${exe("keyfob")} token work; exit $?`]);
+  await windowFor("#approval");
+  await until("the new daemon's request", async () => /inline code/.test(await text("#client")));
+  await (await browser.$("#choice-once")).click();
+  const { code, err } = await second.done;
+  assert.equal(code, 0, `keyfob token failed after approval: ${err}`);
+});
+
 test("after the daemon stops and starts again, the app reconnects and shows the right state", async () => {
   await windowFor("#main");
   daemon.kill("SIGTERM");
