@@ -13,4 +13,5 @@ pub const COMMANDS: &[&str] = &[
     "unlock",
     "current_signin",
     "request_shown",
+    "open_approval",
 ];

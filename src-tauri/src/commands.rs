@@ -161,6 +161,16 @@ pub fn request_shown(app: tauri::AppHandle, state: State<'_, AppState>, request:
     }
 }
 
+/// Opens the approval prompt on the requests waiting: the way back to one whose prompt the
+/// person closed (the tray does not push it at them again).
+/// Async: a window made in a synchronous command, which runs on the main thread, can hang.
+#[tauri::command]
+pub async fn open_approval(app: tauri::AppHandle) -> Result<(), TrayError> {
+    crate::windows::show_approval(&app).map_err(|e| TrayError::System {
+        message: format!("cannot open the approval prompt: {e}"),
+    })
+}
+
 /// Answers an approval request: the one the window shows, and no other that has its number.
 #[tauri::command]
 pub async fn decide(state: State<'_, AppState>, args: DecideArgs) -> Result<(), TrayError> {

@@ -391,6 +391,7 @@ pub fn run() {
             commands::lock,
             commands::unlock,
             commands::request_shown,
+            commands::open_approval,
             current_signin,
         ])
         .setup(move |app| {

@@ -129,6 +129,25 @@ test("the approval window says which request it puts in front of the person, eac
   await context.close();
 });
 
+test("the main window opens the prompt on the requests waiting: the way back to one closed unanswered", async () => {
+  const { page, context, errors } = await open(
+    "",
+    `() => ({
+      snapshot: { connected: true, status: ${JSON.stringify(STATUS)}, accounts: [], otp: [], keys: [], approvals: [],
+        pending: [${JSON.stringify(REQUEST)}], tray: { available: true } },
+      audit_tail: [],
+      otp_codes: [],
+      open_approval: null,
+    })`,
+  );
+  await page.waitForSelector("#waiting");
+  assert.match(await page.textContent("#waiting"), /^1 waiting for approval/);
+  await page.click("#waiting");
+  await page.waitForFunction(() => window.__calls.some((c) => c.cmd === "open_approval"));
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("a device sign-in shows its code and QR code, copies the code, and reports the outcome", async () => {
   const { page, context, errors } = await open(
     "#signin",

@@ -5,7 +5,8 @@
 // screenshots of the prompt, the sign-in window and the main window into docs/screenshots/.
 //
 // Needs: an X display (scripts/test runs it under xvfb-run and dbus-run-session),
-// tauri-driver on PATH, WebKitWebDriver (Debian webkit2gtk-driver), the built binaries.
+// tauri-driver on PATH, WebKitWebDriver (Debian webkit2gtk-driver), the built binaries, and
+// python3 (close-window.py closes a window as its close button does).
 //   KEYFOB_BIN=dir with keyfob, keyfobd, keyfob-tray   (default ../target/debug)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -202,6 +203,24 @@ test("a sign-in started by a script shows its code in the sign-in window", async
   execFileSync("node", [join(ROOT, "tests/idp/browser.mjs"), started.verification_uri_complete], { env });
   await until("the sign-in to finish", async () => (await text("#signin-status")).startsWith("Signed in"));
   assert.equal((await login.done).code, 0);
+});
+
+test("a request whose prompt the person closed is reached again from the main window", async () => {
+  await windowFor("#main");
+  const token = start(exe("keyfob"), ["token", "work"]);
+  await windowFor("#approval");
+  await until("the prompt", async () => (await text("#account")) === "work");
+  // Closed as with the window's close button (WebDriver's own close leaves the app's window).
+  execFileSync("python3", [join(ROOT, "ui/e2e/close-window.py"), "Keyfob: approve access?"], { env });
+  // Not pushed at the person again: the main window counts it, and opens the prompt on it.
+  await windowFor("#main");
+  await until("the waiting count", async () => (await text("#waiting")).startsWith("1 waiting for approval"));
+  await (await browser.$("#waiting")).click();
+  await windowFor("#approval");
+  await until("the prompt again", async () => (await text("#account")) === "work");
+  await (await browser.$("#choice-once")).click();
+  const { code, err } = await token.done;
+  assert.equal(code, 0, `keyfob token failed after approval: ${err}`);
 });
 
 test("a prompt open when keyfobd restarts does not show or answer the new daemon's request that reuses its number", async () => {

@@ -40,6 +40,8 @@ export const revokeKey = (name: string) => invoke<void>("revoke_key", { name });
 export const revokeApproval = (id: string) => invoke<void>("revoke_approval", { id });
 export const auditTail = (lines: number) => invoke<Record<string, unknown>[]>("audit_tail", { lines });
 export const lock = () => invoke<void>("lock");
+/** Opens the approval prompt on the requests waiting. */
+export const openApproval = () => invoke<void>("open_approval");
 export const unlock = (passphrase?: string) => invoke<void>("unlock", { passphrase: passphrase ?? null });
 
 /** Daemon events (approvals, sign-ins, changes). */

@@ -103,7 +103,19 @@ function header(): HTMLElement {
     h("h1", {}, "Keyfob"),
     h("span", { id: "connection", class: connection.connected ? "ok" : "bad" }, connection.connected ? "connected" : `not connected${connection.detail ? `: ${connection.detail}` : ""}`),
     h("span", { id: "lock-state", class: locked ? "bad" : "ok" }, locked ? "locked" : "unlocked"),
-    snap && snap.pending.length > 0 ? h("span", { id: "waiting", class: "bad" }, `${snap.pending.length} waiting for approval`) : null,
+    // A request whose prompt was closed is not pushed again: this is the way back to it.
+    snap && snap.pending.length > 0
+      ? h(
+          "button",
+          {
+            type: "button",
+            id: "waiting",
+            class: "bad",
+            onclick: () => void api.openApproval().catch((e) => { message = api.errorText(e); render(); }),
+          },
+          `${snap.pending.length} waiting for approval: review`,
+        )
+      : null,
     lockControls,
   );
 }
