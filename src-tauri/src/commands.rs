@@ -174,18 +174,26 @@ pub async fn open_approval(app: tauri::AppHandle) -> Result<(), TrayError> {
 /// Answers an approval request: the one the window shows, and no other that has its number.
 #[tauri::command]
 pub async fn decide(state: State<'_, AppState>, args: DecideArgs) -> Result<(), TrayError> {
-    let Some(r) = args.request.find(state.link.pending()) else {
-        return Err(TrayError::Invalid {
-            message: "this request is no longer waiting: it was already answered, timed out, or keyfobd restarted".into(),
-        });
+    let gone = || {
+        TrayError::Invalid {
+        message: "this request is no longer waiting: it was already answered, timed out, or keyfobd restarted".into(),
+    }
     };
-    state
-        .link
-        .call::<ApprovalDecide>(&DecideParams {
-            id: r.id,
-            decision: args.decision,
-        })
-        .await?;
+    // The daemon first: the waiting requests are set before its pid when the link connects,
+    // and its pid is cleared before them when the link is lost, so these requests are its.
+    let daemon = state.link.daemon_pid().ok_or_else(gone)?;
+    let r = args.request.find(state.link.pending()).ok_or_else(gone)?;
+    let mut c = state.link.connect().await?;
+    // The answer goes to the daemon whose request the window shows, or nowhere: one that
+    // restarted since (before the link noticed) numbers other programs' requests alike.
+    if c.hello().map(|h| h.pid) != Some(daemon) {
+        return Err(gone());
+    }
+    c.call::<ApprovalDecide>(&DecideParams {
+        id: r.id,
+        decision: args.decision,
+    })
+    .await?;
     Ok(())
 }
 

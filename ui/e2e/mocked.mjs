@@ -45,7 +45,7 @@ const STATUS = {
 };
 
 /** A page showing `hash`, with `fixture` (a function source returning the command table). */
-async function open(hash, fixture) {
+async function open(hash, fixture, before = async () => {}) {
   const context = await browser.newContext();
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: ORIGIN });
   const page = await context.newPage();
@@ -61,6 +61,7 @@ async function open(hash, fixture) {
     }
   });
   await page.addInitScript(`window.__fixture = (${fixture})();`);
+  await before(page);
   await page.goto(`${ORIGIN}/index.html${hash}`);
   return { page, context, errors };
 }
@@ -81,7 +82,8 @@ test("an approval click sends the right decision, and keys answer too", async ()
   assert.match(await page.textContent("#identified"), /executable/);
   assert.equal(await page.textContent("#account"), "work");
   assert.match(await page.textContent("h1"), /an access token for “work”/);
-  // "Allow for…" with the 8 hours choice.
+  // "Allow for…" with the 8 hours choice, once the prompt takes answers.
+  await page.waitForSelector("section[data-armed]");
   await page.selectOption("#duration", String(8 * 3600));
   await page.click("#choice-for");
   await page.waitForSelector("text=No requests waiting");
@@ -90,11 +92,41 @@ test("an approval click sends the right decision, and keys answer too", async ()
 
   // A second request arrives: the prompt comes back; "d" denies it from the keyboard.
   await page.evaluate((r) => window.__emit("keyfob://event", { event: "approval.requested", ...r }), { ...REQUEST, id: 8 });
-  await page.waitForSelector("#choice-deny");
+  await page.waitForSelector("section[data-armed] #choice-deny");
   await page.keyboard.press("d");
   await page.waitForSelector("text=No requests waiting");
   const decided = await calls(page, "decide");
   assert.deepEqual(decided[1], { args: { request: key({ ...REQUEST, id: 8 }), decision: { decision: "deny" } } });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a key typed as the prompt pops up, a held key or a click at once answers nothing", async () => {
+  // The page's clock stands still: the prompt stays unarmed until the test moves it on.
+  const start = Date.now();
+  const { page, context, errors } = await open(
+    "#approval",
+    `() => ({
+      snapshot: { connected: true, status: ${JSON.stringify(STATUS)}, accounts: [], otp: [], keys: [], approvals: [],
+        pending: [${JSON.stringify(REQUEST)}], tray: { available: true } },
+      decide: null,
+      request_shown: null,
+    })`,
+    (page) => page.clock.setFixedTime(start),
+  );
+  await page.waitForSelector("#client");
+  // "a" is "Always allow", Enter the focused "Allow once": typed into the window it popped up over.
+  await page.keyboard.press("a");
+  await page.keyboard.press("Enter");
+  await page.click("#choice-once");
+  assert.deepEqual(await calls(page, "decide"), []);
+  assert.equal(await page.$("section[data-armed]"), null);
+  // A moment later the prompt takes answers.
+  await page.clock.setFixedTime(start + 1000);
+  await page.waitForSelector("section[data-armed]");
+  await page.keyboard.press("d");
+  await page.waitForSelector("text=No requests waiting");
+  assert.deepEqual((await calls(page, "decide")).map((a) => a.args.decision), [{ decision: "deny" }]);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -122,6 +154,7 @@ test("the approval window says which request it puts in front of the person, eac
   // A third arrives and the prompt is drawn again: request 7 is not said twice.
   await page.evaluate((r) => window.__emit("keyfob://event", { event: "approval.requested", ...r }), { ...REQUEST, id: 9 });
   await page.waitForSelector("text=1 of 3 requests");
+  await page.waitForSelector("section[data-armed]");
   await page.click("#choice-once");
   await page.waitForFunction(() => document.querySelector("#account")?.textContent === "home");
   assert.deepEqual(await shown(2), [key(REQUEST), key({ ...REQUEST, id: 8, account: "home" })]);

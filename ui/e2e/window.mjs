@@ -188,6 +188,7 @@ test("a token request that needs approval is approved in the window, then served
   assert.match(await text("#client"), /node/);
   assert.match(await text("#operation"), /token/);
   await browser.saveScreenshot(join(SHOTS, "approval.png"));
+  await until("the prompt to take answers", async () => (await browser.$("section[data-armed]")).isExisting());
   await (await browser.$("#choice-once")).click();
   const { code, err } = await token.done;
   assert.equal(code, 0, `keyfob token failed after approval: ${err}`);
@@ -212,12 +213,14 @@ test("a request whose prompt the person closed is reached again from the main wi
   await until("the prompt", async () => (await text("#account")) === "work");
   // Closed as with the window's close button (WebDriver's own close leaves the app's window).
   execFileSync("python3", [join(ROOT, "ui/e2e/close-window.py"), "Keyfob: approve access?"], { env });
+  await until("the prompt to close", async () => (await browser.getWindowHandles()).length === 1);
   // Not pushed at the person again: the main window counts it, and opens the prompt on it.
   await windowFor("#main");
   await until("the waiting count", async () => (await text("#waiting")).startsWith("1 waiting for approval"));
   await (await browser.$("#waiting")).click();
   await windowFor("#approval");
   await until("the prompt again", async () => (await text("#account")) === "work");
+  await until("the prompt to take answers", async () => (await browser.$("section[data-armed]")).isExisting());
   await (await browser.$("#choice-once")).click();
   const { code, err } = await token.done;
   assert.equal(code, 0, `keyfob token failed after approval: ${err}`);
@@ -245,6 +248,7 @@ test("a prompt open when keyfobd restarts does not show or answer the new daemon
   const second = start("sh", ["-c", `${exe("keyfob")} token work; exit $?`]);
   await windowFor("#approval");
   await until("the new daemon's request", async () => /inline code/.test(await text("#client")));
+  await until("the prompt to take answers", async () => (await browser.$("section[data-armed]")).isExisting());
   await (await browser.$("#choice-once")).click();
   const { code, err } = await second.done;
   assert.equal(code, 0, `keyfob token failed after approval: ${err}`);

@@ -8,12 +8,33 @@ let queue: ApprovalRequest[] = [];
 let error = "";
 /** Requests put in front of the person, each said once: the tray icon counts those as seen. */
 const told = new Set<number>();
+/**
+ * The prompt takes no answer until a moment after a request comes on screen or a new one
+ * raises it: it pops up over whatever the person was typing into, and a key meant for that
+ * window, a held key or a double click must not answer a request they have not read.
+ */
+const ARM_MS = 800;
+let armedAt = 0;
+let armedFor = -1;
+let armTimer: ReturnType<typeof setTimeout> | undefined;
+
+function arm() {
+  armedAt = performance.now() + ARM_MS;
+  clearTimeout(armTimer);
+  armTimer = setTimeout(render, ARM_MS);
+}
+
+const armed = () => performance.now() >= armedAt;
 
 function render() {
   const req = queue[0];
   if (!req) {
     mount(h("section", { class: "empty", role: "status" }, h("h1", {}, "No requests waiting"), h("p", {}, "This window shows programs asking for credentials.")));
     return;
+  }
+  if (req.id !== armedFor) {
+    armedFor = req.id;
+    arm();
   }
   const allowed = choicesFor(req);
   const select = h(
@@ -22,6 +43,7 @@ function render() {
     ...DURATIONS.map((d) => h("option", { value: d.secs, selected: d.secs === 3600 }, d.label)),
   ) as HTMLSelectElement;
   const answer = async (choice: ChoiceId) => {
+    if (!armed()) return;
     try {
       await api.decide(req, decisionFor(choice, Number(select.value)));
       queue = queue.filter((r) => r.id !== req.id);
@@ -52,7 +74,7 @@ function render() {
   mount(
     h(
       "section",
-      { class: "approval", role: "alertdialog", "aria-labelledby": "ask", "aria-describedby": "who" },
+      { class: "approval", role: "alertdialog", "aria-labelledby": "ask", "aria-describedby": "who", "data-armed": armed() },
       h("h1", { id: "ask" }, "Allow ", h("span", { class: "wants" }, wants(req)), "?"),
       queue.length > 1 ? h("p", { class: "queue" }, `1 of ${queue.length} requests`) : null,
       h(
@@ -85,6 +107,11 @@ function render() {
 
 function onKey(e: KeyboardEvent) {
   if (e.target instanceof HTMLSelectElement || e.ctrlKey || e.metaKey || e.altKey) return;
+  // Swallowed, not passed to a focused button, while the prompt is not armed.
+  if (e.repeat || !armed()) {
+    e.preventDefault();
+    return;
+  }
   const c = CHOICES.find((c) => c.key === e.key.toLowerCase());
   const btn = c && (document.getElementById(`choice-${c.id}`) as HTMLButtonElement | null);
   if (btn) {
@@ -102,6 +129,8 @@ export async function approvalView() {
   await api.onEvent((ev) => {
     if (ev.event === "approval.requested") {
       if (!queue.some((r) => r.id === ev.id)) queue.push(ev);
+      // The window was raised for it: over whatever the person was typing into.
+      arm();
       render();
     } else if (ev.event === "approval.resolved") {
       queue = queue.filter((r) => r.id !== ev.id);
