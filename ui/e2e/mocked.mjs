@@ -44,6 +44,16 @@ const STATUS = {
   uptime_secs: 5, connections: 1, otp_entries: 1, secrets: 0, locked: false, approvers: 1, approvals_waiting: 0, unsaved: [],
 };
 
+/** A fixture (function source, see `open`) whose snapshot has `pending` waiting, plus `commands`. */
+const waiting = (pending, commands) => `() => ({
+  snapshot: { connected: true, status: ${JSON.stringify(STATUS)}, accounts: [], otp: [], keys: [], approvals: [],
+    pending: ${JSON.stringify(pending)}, tray: { available: true } },
+  ...${JSON.stringify(commands)},
+})`;
+
+/** The request as a window names it to decide and request_shown. */
+const key = (r) => ({ id: r.id, client_pid: r.client.pid, account: r.account, method: r.method });
+
 /** A page showing `hash`, with `fixture` (a function source returning the command table). */
 async function open(hash, fixture, before = async () => {}) {
   const context = await browser.newContext();
@@ -71,11 +81,7 @@ const calls = (page, cmd) => page.evaluate((c) => window.__calls.filter((x) => x
 test("an approval click sends the right decision, and keys answer too", async () => {
   const { page, context, errors } = await open(
     "#approval",
-    `() => ({
-      snapshot: { connected: true, status: ${JSON.stringify(STATUS)}, accounts: [], otp: [], keys: [], approvals: [],
-        pending: [${JSON.stringify(REQUEST)}], tray: { available: true } },
-      decide: null,
-    })`,
+    waiting([REQUEST], { decide: null }),
   );
   await page.waitForSelector("#client");
   assert.equal(await page.textContent("#client"), REQUEST.client.label);
@@ -87,7 +93,6 @@ test("an approval click sends the right decision, and keys answer too", async ()
   await page.selectOption("#duration", String(8 * 3600));
   await page.click("#choice-for");
   await page.waitForSelector("text=No requests waiting");
-  const key = (r) => ({ id: r.id, client_pid: r.client.pid, account: r.account, method: r.method });
   assert.deepEqual(await calls(page, "decide"), [{ args: { request: key(REQUEST), decision: { decision: "allow_for", secs: 28800 } } }]);
 
   // A second request arrives: the prompt comes back; "d" denies it from the keyboard.
@@ -106,12 +111,7 @@ test("a key typed as the prompt pops up, a held key or a click at once answers n
   const start = Date.now();
   const { page, context, errors } = await open(
     "#approval",
-    `() => ({
-      snapshot: { connected: true, status: ${JSON.stringify(STATUS)}, accounts: [], otp: [], keys: [], approvals: [],
-        pending: [${JSON.stringify(REQUEST)}], tray: { available: true } },
-      decide: null,
-      request_shown: null,
-    })`,
+    waiting([REQUEST], { decide: null, request_shown: null }),
     (page) => page.clock.setFixedTime(start),
   );
   await page.waitForSelector("#client");
@@ -134,13 +134,7 @@ test("a key typed as the prompt pops up, a held key or a click at once answers n
 test("the approval window says which request it puts in front of the person, each once", async () => {
   const { page, context, errors } = await open(
     "#approval",
-    `() => ({
-      snapshot: { connected: true, status: ${JSON.stringify(STATUS)}, accounts: [], otp: [], keys: [], approvals: [],
-        pending: [${JSON.stringify(REQUEST)}, ${JSON.stringify({ ...REQUEST, id: 8, account: "home" })}],
-        tray: { available: true } },
-      decide: null,
-      request_shown: null,
-    })`,
+    waiting([REQUEST, { ...REQUEST, id: 8, account: "home" }], { decide: null, request_shown: null }),
   );
   const shown = async (n) => {
     await page.waitForFunction((n) => window.__calls.filter((c) => c.cmd === "request_shown").length >= n, n);
@@ -149,15 +143,14 @@ test("the approval window says which request it puts in front of the person, eac
   await page.waitForSelector("text=1 of 2 requests");
   assert.equal(await page.textContent("#account"), "work");
   // Only the request on screen: the one waiting behind it has not been seen.
-  const key = (r) => ({ request: { id: r.id, client_pid: r.client.pid, account: r.account, method: r.method } });
-  assert.deepEqual(await shown(1), [key(REQUEST)]);
+  assert.deepEqual(await shown(1), [{ request: key(REQUEST) }]);
   // A third arrives and the prompt is drawn again: request 7 is not said twice.
   await page.evaluate((r) => window.__emit("keyfob://event", { event: "approval.requested", ...r }), { ...REQUEST, id: 9 });
   await page.waitForSelector("text=1 of 3 requests");
   await page.waitForSelector("section[data-armed]");
   await page.click("#choice-once");
   await page.waitForFunction(() => document.querySelector("#account")?.textContent === "home");
-  assert.deepEqual(await shown(2), [key(REQUEST), key({ ...REQUEST, id: 8, account: "home" })]);
+  assert.deepEqual(await shown(2), [{ request: key(REQUEST) }, { request: key({ ...REQUEST, id: 8, account: "home" }) }]);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -165,13 +158,7 @@ test("the approval window says which request it puts in front of the person, eac
 test("the main window opens the prompt on the requests waiting: the way back to one closed unanswered", async () => {
   const { page, context, errors } = await open(
     "",
-    `() => ({
-      snapshot: { connected: true, status: ${JSON.stringify(STATUS)}, accounts: [], otp: [], keys: [], approvals: [],
-        pending: [${JSON.stringify(REQUEST)}], tray: { available: true } },
-      audit_tail: [],
-      otp_codes: [],
-      open_approval: null,
-    })`,
+    waiting([REQUEST], { audit_tail: [], otp_codes: [], open_approval: null }),
   );
   await page.waitForSelector("#waiting");
   assert.match(await page.textContent("#waiting"), /^1 waiting for approval/);
